@@ -1,0 +1,39 @@
+# Two commands from a fresh machine: `make demo` and `make test`. Each bootstraps itself.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup system test lint demo bench schema clean
+
+setup: $(STAMP) system
+
+# Reinstall when the dependency list changes; the stamp keeps repeated runs fast.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+system:
+	@scripts/bootstrap-system.sh
+
+test: setup
+	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy lifeboat checks flows tests bench
+
+demo: setup
+	$(BIN)/lifeboat demo
+
+bench: setup
+	$(BIN)/python bench/validate.py
+
+# Regenerate the committed JSON Schema after changing the model or registering a step.
+schema: setup
+	$(BIN)/lifeboat schema > runbook.schema.json
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,10 @@
+"""The read-only check library. Importing this package registers every check.
+
+Each module holds plain functions with a typed parameter model, registered by name on
+``lifeboat.registry.registry``. Checks never import Prefect: they run the same under a
+flow, in a test, or from a Python prompt.
+"""
+
+from checks import http, tcp
+
+__all__ = ["http", "tcp"]

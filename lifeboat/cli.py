@@ -1,0 +1,168 @@
+"""The ``lifeboat`` command line.
+
+Commands are registered explicitly at the bottom of this module. Users see one
+``Error: ...`` line and an exit code, never a traceback: 0 ok, 1 failed, 2 invalid input.
+Heavy imports (Prefect, later) stay inside the commands that need them, so that
+``lifeboat validate`` starts fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from lifeboat import __version__
+from lifeboat.errors import LifeboatError, ParameterError, RunbookInvalid
+
+if TYPE_CHECKING:
+    from lifeboat.runbook.loader import LoadedRunbook
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+
+app = typer.Typer(
+    name="lifeboat",
+    help="Disaster-recovery runbooks: validate, plan and run them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,  # a traceback with locals could print secrets
+    rich_markup_mode=None,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    err.print(f"Error: {message}", markup=False)
+    raise typer.Exit(code)
+
+
+def show_version(value: bool) -> None:
+    if value:
+        out.print(f"lifeboat {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=show_version, is_eager=True,
+                           help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Disaster-recovery runbooks: validate, plan and run them."""
+
+
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="Runbook files or folders of them.")],
+) -> None:
+    """Validate runbook files and folders; exit 0 when all are valid, 2 otherwise."""
+    from lifeboat.runbook import discover, load
+
+    files = list(discover(paths))
+    if not files:
+        fail("no runbook files (*.yaml, *.yml) found in " + ", ".join(map(str, paths)),
+             EXIT_INVALID)
+    invalid = errors = 0
+    for path in files:
+        try:
+            loaded = load(path)
+        except RunbookInvalid as exc:
+            invalid += 1
+            errors += len(exc.diagnostics)
+            for diagnostic in exc.diagnostics:
+                err.print(str(diagnostic), markup=False)
+            continue
+        rb = loaded.runbook
+        out.print(f"ok: {path} ({rb.id} {rb.version}, {len(rb.steps)} steps)", markup=False)
+    if invalid:
+        fail(f"{invalid} of {len(files)} runbooks invalid, {errors} errors", EXIT_INVALID)
+    out.print(f"{len(files)} runbook{'s' if len(files) > 1 else ''} valid")
+
+
+def plan(
+    runbook: Annotated[Path, typer.Argument(help="The runbook file.")],
+    param: Annotated[list[str] | None, typer.Option(
+        "--param", "-p", help="A runbook parameter, NAME=VALUE (repeatable).")] = None,
+    mode: Annotated[str, typer.Option(help="drill or live")] = "drill",
+) -> None:
+    """Show the resolved plan: steps in order, what runs in drill and live mode. Changes nothing."""
+    from lifeboat.plan import build_plan, describe
+    from lifeboat.registry import default_registry
+    from lifeboat.runbook import load
+    from lifeboat.runbook.params import parse_assignments, resolve
+
+    if mode not in ("drill", "live"):
+        fail(f"--mode must be drill or live, not {mode!r}", EXIT_INVALID)
+    registry = default_registry()
+    loaded = _load_or_exit(lambda: load(runbook, registry=registry))
+    try:
+        values = resolve(loaded.runbook, parse_assignments(param or []))
+    except ParameterError as exc:
+        fail(str(exc), EXIT_INVALID)
+    loaded = _load_or_exit(lambda: load(runbook, registry=registry, params=values))
+    the_plan = build_plan(loaded, values, registry, mode=mode)  # type: ignore[arg-type]
+    rb = loaded.runbook
+    out.print(f"[bold]{escape(rb.title)}[/bold]  ({rb.id} {rb.version}, sha256 {loaded.sha256[:12]}, "
+              f"plan {the_plan.hash[:12]})")
+    if rb.objectives.rto or rb.objectives.rpo:
+        out.print(f"objectives: RTO {_fmt(rb.objectives.rto)}, RPO {_fmt(rb.objectives.rpo)}")
+    for number, step in enumerate(the_plan.steps, 1):
+        out.print(f"[bold]{number:>2}. {step.id}[/bold]  [cyan]{step.kind}[/cyan]  "
+                  f"{escape(describe(step))}")
+        notes = [f"needs: {', '.join(step.needs) or '-'}", f"drill: {step.drill}",
+                 f"live: {step.live}"]
+        if step.rollback:
+            notes.append(f"rollback: {step.rollback}")
+        out.print("      " + escape("  |  ".join(notes)), style="dim")
+
+
+def _fmt(value: object) -> str:
+    from datetime import timedelta
+
+    from lifeboat.runbook.types import format_duration
+
+    return format_duration(value) if isinstance(value, timedelta) else "-"
+
+
+def _load_or_exit(loader: Callable[[], LoadedRunbook]) -> LoadedRunbook:
+    try:
+        return loader()
+    except RunbookInvalid as exc:
+        for diagnostic in exc.diagnostics:
+            err.print(str(diagnostic), markup=False)
+        fail(f"runbook invalid, {len(exc.diagnostics)} errors", EXIT_INVALID)
+
+
+def schema() -> None:
+    """Print the runbook JSON Schema (committed as runbook.schema.json)."""
+    from lifeboat.registry import default_registry
+    from lifeboat.runbook.schema import schema_text
+
+    sys.stdout.write(schema_text(default_registry()))
+
+
+def demo() -> None:
+    """The end-to-end demonstration (not built yet)."""
+    fail("the demo is not built yet: it lands with the sandbox and failover work "
+         "(see CHANGELOG.md); run 'make test' meanwhile")
+
+
+app.callback()(root)
+app.command("validate")(validate)
+app.command("plan")(plan)
+app.command("schema")(schema)
+app.command("demo")(demo)
+
+
+def main() -> None:
+    """Entry point: our errors become one line and an exit code."""
+    try:
+        app()
+    except LifeboatError as exc:
+        err.print(f"Error: {exc}", markup=False)
+        sys.exit(EXIT_INVALID if isinstance(exc, RunbookInvalid | ParameterError) else EXIT_FAILED)

@@ -1,0 +1,103 @@
+"""Load a runbook file: read, parse, validate everything, and pin its identity.
+
+``load(path)`` either returns a ``LoadedRunbook`` whose every step (``with:`` included)
+has been validated, or raises ``RunbookInvalid`` carrying all the file's diagnostics.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import subprocess
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from lifeboat.errors import Diagnostic, RunbookInvalid
+from lifeboat.registry import StepRegistry, default_registry
+from lifeboat.runbook.model import Runbook
+from lifeboat.runbook.semantics import Checker, kind_message
+from lifeboat.runbook.source import Source, parse
+from lifeboat.runbook.validation_messages import model_keys, pydantic_diagnostics
+
+RUNBOOK_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class LoadedRunbook:
+    """A validated runbook and the identity of the exact bytes it came from."""
+
+    runbook: Runbook
+    path: Path
+    sha256: str
+
+    @functools.cached_property
+    def git_commit(self) -> str | None:
+        """The commit that last touched the file, when it lives in a git work tree."""
+        return last_commit(self.path)
+
+
+def last_commit(path: Path) -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "log", "-1", "--format=%H", "--", path.name],
+            cwd=path.parent, capture_output=True, text=True, timeout=10, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = result.stdout.strip()
+    return commit if result.returncode == 0 and commit else None
+
+
+@functools.cache
+def _runbook_keys() -> frozenset[str]:
+    return frozenset(model_keys(Runbook))
+
+
+def validate_source(
+    source: Source, registry: StepRegistry, params: dict[str, Any] | None = None
+) -> tuple[Runbook | None, list[Diagnostic]]:
+    """The model (when its shapes are valid) and every diagnostic, shapes and semantics."""
+    diagnostics: list[Diagnostic] = []
+    model: Runbook | None = None
+    try:
+        model = Runbook.model_validate(source.data)
+    except ValidationError as exc:
+        diagnostics.extend(pydantic_diagnostics(
+            source, exc, known_keys=set(_runbook_keys()), kind_message=kind_message))
+    diagnostics.extend(Checker(source, registry, params).run())
+    return model, diagnostics
+
+
+def load(
+    path: str | Path,
+    *,
+    registry: StepRegistry | None = None,
+    params: dict[str, Any] | None = None,
+) -> LoadedRunbook:
+    """Read and fully validate one runbook; raise ``RunbookInvalid`` with every problem."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise RunbookInvalid([Diagnostic(str(path), 1, 1, f"cannot read file: {reason}")]) from exc
+    source = parse(str(path), raw)
+    model, diagnostics = validate_source(source, registry or default_registry(), params)
+    if diagnostics or model is None:
+        raise RunbookInvalid(diagnostics)
+    return LoadedRunbook(model, path, hashlib.sha256(raw).hexdigest())
+
+
+def discover(paths: Iterable[str | Path]) -> Iterator[Path]:
+    """Runbook files named directly, and every *.yaml / *.yml below named folders."""
+    for item in map(Path, paths):
+        if item.is_dir():
+            yield from sorted(
+                p for p in item.rglob("*") if p.suffix in RUNBOOK_SUFFIXES and p.is_file()
+            )
+        else:
+            yield item

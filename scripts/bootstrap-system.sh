@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install the Debian packages Lifeboat's tests and sandbox need, when missing and when root.
+# Not root and missing: say what to install and carry on (tests that need it will say so).
+set -euo pipefail
+need=()
+command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "bootstrap: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+else
+  echo "bootstrap: please install: ${need[*]} (not root, not installing)" >&2
+fi
