@@ -32,7 +32,9 @@ def http_status(params: HttpStatusParams, ctx: StepContext) -> StepOutput:
     if response.status_code not in params.expect:
         raise CheckFailed(
             f"status {response.status_code}, expected {' or '.join(map(str, params.expect))}",
-            target=url, evidence=evidence,
+            target=url,
+            evidence=evidence,
         )
-    return StepOutput(summary=f"{url} answered {response.status_code} in {elapsed_ms} ms",
-                      evidence=evidence)
+    return StepOutput(
+        summary=f"{url} answered {response.status_code} in {elapsed_ms} ms", evidence=evidence
+    )

@@ -30,5 +30,7 @@ def tcp_open(params: TcpOpenParams, ctx: StepContext) -> StepOutput:
     except OSError as exc:
         raise CheckFailed(f"connection failed: {exc.strerror or exc}", target=target) from exc
     elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
-    return StepOutput(summary=f"{target} accepted a connection in {elapsed_ms} ms",
-                      evidence={"target": target, "elapsed_ms": elapsed_ms})
+    return StepOutput(
+        summary=f"{target} accepted a connection in {elapsed_ms} ms",
+        evidence={"target": target, "elapsed_ms": elapsed_ms},
+    )

@@ -9,8 +9,8 @@ Heavy imports (Prefect, later) stay inside the commands that need them, so that
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
@@ -50,8 +50,10 @@ def show_version(value: bool) -> None:
 
 def root(
     version: Annotated[
-        bool, typer.Option("--version", callback=show_version, is_eager=True,
-                           help="Print the version and exit.")
+        bool,
+        typer.Option(
+            "--version", callback=show_version, is_eager=True, help="Print the version and exit."
+        ),
     ] = False,
 ) -> None:
     """Disaster-recovery runbooks: validate, plan and run them."""
@@ -65,8 +67,9 @@ def validate(
 
     files = list(discover(paths))
     if not files:
-        fail("no runbook files (*.yaml, *.yml) found in " + ", ".join(map(str, paths)),
-             EXIT_INVALID)
+        fail(
+            "no runbook files (*.yaml, *.yml) found in " + ", ".join(map(str, paths)), EXIT_INVALID
+        )
     invalid = errors = 0
     for path in files:
         try:
@@ -86,8 +89,10 @@ def validate(
 
 def plan(
     runbook: Annotated[Path, typer.Argument(help="The runbook file.")],
-    param: Annotated[list[str] | None, typer.Option(
-        "--param", "-p", help="A runbook parameter, NAME=VALUE (repeatable).")] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="A runbook parameter, NAME=VALUE (repeatable)."),
+    ] = None,
     mode: Annotated[str, typer.Option(help="drill or live")] = "drill",
 ) -> None:
     """Show the resolved plan: steps in order, what runs in drill and live mode. Changes nothing."""
@@ -107,15 +112,22 @@ def plan(
     loaded = _load_or_exit(lambda: load(runbook, registry=registry, params=values))
     the_plan = build_plan(loaded, values, registry, mode=mode)  # type: ignore[arg-type]
     rb = loaded.runbook
-    out.print(f"[bold]{escape(rb.title)}[/bold]  ({rb.id} {rb.version}, sha256 {loaded.sha256[:12]}, "
-              f"plan {the_plan.hash[:12]})")
+    out.print(
+        f"[bold]{escape(rb.title)}[/bold]  ({rb.id} {rb.version}, sha256 {loaded.sha256[:12]}, "
+        f"plan {the_plan.hash[:12]})"
+    )
     if rb.objectives.rto or rb.objectives.rpo:
         out.print(f"objectives: RTO {_fmt(rb.objectives.rto)}, RPO {_fmt(rb.objectives.rpo)}")
     for number, step in enumerate(the_plan.steps, 1):
-        out.print(f"[bold]{number:>2}. {step.id}[/bold]  [cyan]{step.kind}[/cyan]  "
-                  f"{escape(describe(step))}")
-        notes = [f"needs: {', '.join(step.needs) or '-'}", f"drill: {step.drill}",
-                 f"live: {step.live}"]
+        out.print(
+            f"[bold]{number:>2}. {step.id}[/bold]  [cyan]{step.kind}[/cyan]  "
+            f"{escape(describe(step))}"
+        )
+        notes = [
+            f"needs: {', '.join(step.needs) or '-'}",
+            f"drill: {step.drill}",
+            f"live: {step.live}",
+        ]
         if step.rollback:
             notes.append(f"rollback: {step.rollback}")
         out.print("      " + escape("  |  ".join(notes)), style="dim")
@@ -148,8 +160,10 @@ def schema() -> None:
 
 def demo() -> None:
     """The end-to-end demonstration (not built yet)."""
-    fail("the demo is not built yet: it lands with the sandbox and failover work "
-         "(see CHANGELOG.md); run 'make test' meanwhile")
+    fail(
+        "the demo is not built yet: it lands with the sandbox and failover work "
+        "(see CHANGELOG.md); run 'make test' meanwhile"
+    )
 
 
 app.callback()(root)

@@ -82,8 +82,13 @@ def build_plan(
         _planned(runbook.step(step_id), graph[step_id], scope, registry)
         for step_id in execution_order(runbook)
     ]
-    return Plan(runbook_id=runbook.id, version=runbook.version, sha256=loaded.sha256,
-                params=params, steps=steps)
+    return Plan(
+        runbook_id=runbook.id,
+        version=runbook.version,
+        sha256=loaded.sha256,
+        params=params,
+        steps=steps,
+    )
 
 
 def _planned(
@@ -93,15 +98,29 @@ def _planned(
     common = {"id": step.id, "title": title, "needs": needs, "live_only": step.live_only}
     if isinstance(step, ApprovalStep):
         prompt = templates.render(step.approval.prompt, scope)
-        return PlannedStep(**common, kind="approval", target="approval",
-                           inputs={"prompt": prompt}, drill="asks for approval",
-                           live="asks for approval", rollback=None, mutating=False,
-                           reversible=True)
+        return PlannedStep(
+            **common,
+            kind="approval",
+            target="approval",
+            inputs={"prompt": prompt},
+            drill="asks for approval",
+            live="asks for approval",
+            rollback=None,
+            mutating=False,
+            reversible=True,
+        )
     if isinstance(step, NotifyStep):
-        return PlannedStep(**common, kind="notify", target=step.notify.value,
-                           inputs={"to": step.to}, drill=f"sends to {', '.join(step.to)}",
-                           live=f"sends to {', '.join(step.to)}", rollback=None,
-                           mutating=False, reversible=True)
+        return PlannedStep(
+            **common,
+            kind="notify",
+            target=step.notify.value,
+            inputs={"to": step.to},
+            drill=f"sends to {', '.join(step.to)}",
+            live=f"sends to {', '.join(step.to)}",
+            rollback=None,
+            mutating=False,
+            reversible=True,
+        )
     name = step.check if isinstance(step, CheckStep) else step.action
     spec = registry.get(name)
     inputs = templates.render(step.with_, scope)
@@ -111,10 +130,17 @@ def _planned(
     if isinstance(step, ActionStep) and step.rollback is not None:
         undo = templates.render(step.rollback.with_, scope)
         rollback = f"{step.rollback.action} {_brief(undo)}".strip()
-    return PlannedStep(**common, kind=step.__class__.__name__.removesuffix("Step").lower(),
-                       target=name, inputs=inputs, drill=drill, live=live, rollback=rollback,
-                       mutating=bool(spec and spec.mutating),
-                       reversible=bool(spec is None or spec.reversible))
+    return PlannedStep(
+        **common,
+        kind=step.__class__.__name__.removesuffix("Step").lower(),
+        target=name,
+        inputs=inputs,
+        drill=drill,
+        live=live,
+        rollback=rollback,
+        mutating=bool(spec and spec.mutating),
+        reversible=bool(spec is None or spec.reversible),
+    )
 
 
 def _brief(inputs: dict[str, Any], limit: int = 80) -> str:

@@ -1,10 +1,12 @@
-"""Shared fixtures. Real services (S3, sshd, SMTP, Prefect) are started here, once per session,
-by the same launchers the sandbox uses; for now the runbook tests need only files."""
+"""The one fixture module. Real services are started here, once per test session: for now an
+HTTP server on loopback; S3, sshd, SMTP and Prefect join it through the sandbox launchers."""
 
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ import pytest
 from lifeboat.errors import RunbookInvalid
 from lifeboat.runbook import LoadedRunbook, load
 
+Write = Callable[..., Path]
 REPO = Path(__file__).resolve().parent.parent
 
 HEADER = """\
@@ -40,7 +43,7 @@ def repo() -> Path:
 
 
 @pytest.fixture
-def write(tmp_path: Path) -> Callable[[str | bytes, str], Path]:
+def write(tmp_path: Path) -> Write:
     """Write a runbook file (text is dedented) and return its path."""
 
     def _write(content: str | bytes, name: str = "runbook.yaml") -> Path:
@@ -55,7 +58,7 @@ def write(tmp_path: Path) -> Callable[[str | bytes, str], Path]:
 
 
 @pytest.fixture
-def with_steps(write: Callable[[str | bytes, str], Path]) -> Callable[[str], Path]:
+def with_steps(write: Write) -> Callable[[str], Path]:
     """A valid header (two sites, two hosts, parameters) followed by the given steps."""
 
     def _with_steps(steps: str) -> Path:
@@ -78,4 +81,46 @@ def errors_of() -> Callable[[Path], list[str]]:
 
 @pytest.fixture
 def loads() -> Callable[[Path], LoadedRunbook]:
-    return lambda path: load(path)
+    return load
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """``/status/NNN`` answers NNN; ``/slow`` waits two seconds first."""
+
+    def do_GET(self) -> None:
+        if self.path == "/slow":
+            threading.Event().wait(2)
+        code = int(self.path.rsplit("/", 1)[-1]) if self.path.startswith("/status/") else 200
+        body = b"ok"
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def http_server() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+class _Context:
+    """The smallest StepContext: checks must not need the engine to run."""
+
+    mode = "drill"
+
+    def log(self, message: str) -> None:
+        pass
+
+
+@pytest.fixture
+def ctx() -> _Context:
+    return _Context()

@@ -44,7 +44,11 @@ def last_commit(path: Path) -> str | None:
     try:
         result = subprocess.run(
             ["git", "log", "-1", "--format=%H", "--", path.name],
-            cwd=path.parent, capture_output=True, text=True, timeout=10, check=False,
+            cwd=path.parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -66,8 +70,11 @@ def validate_source(
     try:
         model = Runbook.model_validate(source.data)
     except ValidationError as exc:
-        diagnostics.extend(pydantic_diagnostics(
-            source, exc, known_keys=set(_runbook_keys()), kind_message=kind_message))
+        diagnostics.extend(
+            pydantic_diagnostics(
+                source, exc, known_keys=set(_runbook_keys()), kind_message=kind_message
+            )
+        )
     diagnostics.extend(Checker(source, registry, params).run())
     return model, diagnostics
 
@@ -85,6 +92,17 @@ def load(
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise RunbookInvalid([Diagnostic(str(path), 1, 1, f"cannot read file: {reason}")]) from exc
+    return load_bytes(raw, path, registry=registry, params=params)
+
+
+def load_bytes(
+    raw: bytes,
+    path: Path,
+    *,
+    registry: StepRegistry | None = None,
+    params: dict[str, Any] | None = None,
+) -> LoadedRunbook:
+    """Validate a runbook's bytes; ``path`` names it in diagnostics and identity."""
     source = parse(str(path), raw)
     model, diagnostics = validate_source(source, registry or default_registry(), params)
     if diagnostics or model is None:

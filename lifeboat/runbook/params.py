@@ -29,8 +29,12 @@ def coerce(name: str, declared: Parameter, value: Any) -> Any:
         value = _from_text(name, kind, value)
     if kind is ParameterType.number and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
-    expected = {ParameterType.string: str, ParameterType.integer: int,
-                ParameterType.number: float, ParameterType.boolean: bool}[kind]
+    expected = {
+        ParameterType.string: str,
+        ParameterType.integer: int,
+        ParameterType.number: float,
+        ParameterType.boolean: bool,
+    }[kind]
     if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
         raise ParameterError(f"parameter {name!r}: {value!r} is not of type {kind.value}")
     if declared.enum is not None and value not in declared.enum:
@@ -57,8 +61,8 @@ def resolve(runbook: Runbook, given: dict[str, Any]) -> dict[str, Any]:
     """Every declared parameter with its value: given, else default; unknown or missing fail."""
     unknown = sorted(set(given) - set(runbook.parameters))
     if unknown:
-        declared = ", ".join(sorted(runbook.parameters)) or "none"
-        raise ParameterError(f"unknown parameter {unknown[0]!r} (declared: {declared})")
+        names = ", ".join(sorted(runbook.parameters)) or "none"
+        raise ParameterError(f"unknown parameter {unknown[0]!r} (declared: {names})")
     values: dict[str, Any] = {}
     for name, declared in runbook.parameters.items():
         if name in given:

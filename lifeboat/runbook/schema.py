@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from lifeboat.registry import StepRegistry
+from pydantic import BaseModel
+
+from lifeboat.registry import StepKind, StepRegistry
 from lifeboat.runbook.model import ActionStep, CheckStep, Runbook
 
 SCHEMA_ID = "https://lifeboat.dev/runbook.schema.json"
@@ -18,10 +20,17 @@ SCHEMA_ID = "https://lifeboat.dev/runbook.schema.json"
 
 def runbook_schema(registry: StepRegistry) -> dict[str, Any]:
     schema = Runbook.model_json_schema(by_alias=True, mode="validation")
-    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID,
-              **{k: v for k, v in schema.items() if k != "$schema"}}
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        **{k: v for k, v in schema.items() if k != "$schema"},
+    }
     defs = schema.setdefault("$defs", {})
-    for step_model, kind in ((CheckStep, "check"), (ActionStep, "action")):
+    kinds: tuple[tuple[type[BaseModel], StepKind], ...] = (
+        (CheckStep, "check"),
+        (ActionStep, "action"),
+    )
+    for step_model, kind in kinds:
         definition = defs[step_model.__name__]
         names = registry.names(kind)
         if names:
@@ -34,8 +43,12 @@ def runbook_schema(registry: StepRegistry) -> dict[str, Any]:
             for inner_name, inner in params.pop("$defs", {}).items():
                 defs.setdefault(inner_name, inner)
             params["description"] = spec.summary
-            rules.append({"if": {"properties": {kind: {"const": name}}},
-                          "then": {"properties": {"with": params}}})
+            rules.append(
+                {
+                    "if": {"properties": {kind: {"const": name}}},
+                    "then": {"properties": {"with": params}},
+                }
+            )
         if rules:
             definition["allOf"] = rules
     return schema

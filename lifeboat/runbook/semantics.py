@@ -83,15 +83,21 @@ class Checker:
 
     def entities(self) -> Iterator[Diagnostic]:
         for name, host in self.hosts.items():
-            yield from self._ref(("hosts", name, "site"), _mapping(host).get("site"),
-                                 self.sites, "site")
-        for name, backup in self.backups.items():
-            backup = _mapping(backup)
-            yield from self._ref(("backups", name, "protects"), backup.get("protects"),
-                                 self.hosts, "host")
+            yield from self._ref(
+                ("hosts", name, "site"), _mapping(host).get("site"), self.sites, "site"
+            )
+        for name, raw_backup in self.backups.items():
+            backup = _mapping(raw_backup)
+            yield from self._ref(
+                ("backups", name, "protects"), backup.get("protects"), self.hosts, "host"
+            )
             for index, copy in enumerate(_list(backup.get("copies"))):
-                yield from self._ref(("backups", name, "copies", index, "site"),
-                                     _mapping(copy).get("site"), self.sites, "site")
+                yield from self._ref(
+                    ("backups", name, "copies", index, "site"),
+                    _mapping(copy).get("site"),
+                    self.sites,
+                    "site",
+                )
 
     def drill(self) -> Iterator[Diagnostic]:
         drill = _mapping(self.data.get("drill"))
@@ -124,8 +130,10 @@ class Checker:
                 continue
             if step_id in first_seen:
                 line = self.source.position(("steps", first_seen[step_id], "id"))[0]
-                yield self.error(("steps", index, "id"),
-                                 f"duplicate step id '{step_id}' (first defined on line {line})")
+                yield self.error(
+                    ("steps", index, "id"),
+                    f"duplicate step id '{step_id}' (first defined on line {line})",
+                )
             else:
                 first_seen[step_id] = index
 
@@ -140,22 +148,26 @@ class Checker:
                     yield self.error((*loc, "needs", position), f"step '{need}' needs itself")
                 elif isinstance(need, str) and need not in ids:
                     choices = [i for i in ids if isinstance(i, str)]
-                    yield self.error((*loc, "needs", position),
-                                     f"undefined step '{need}'{_suggest(need, choices)}")
+                    yield self.error(
+                        (*loc, "needs", position),
+                        f"undefined step '{need}'{_suggest(need, choices)}",
+                    )
             for position, who in enumerate(_list(step.get("to"))):
-                yield from self._ref((*loc, "to", position), who, self.stakeholders,
-                                     "stakeholder")
+                yield from self._ref((*loc, "to", position), who, self.stakeholders, "stakeholder")
             confirm = _mapping(step.get("approval")).get("confirm")
             if isinstance(confirm, str) and confirm not in self.sites | self.hosts:
-                yield self.error((*loc, "approval", "confirm"),
-                                 f"confirm names '{confirm}', which is neither a site nor a host")
+                yield self.error(
+                    (*loc, "approval", "confirm"),
+                    f"confirm names '{confirm}', which is neither a site nor a host",
+                )
             for kind in ("check", "action"):
                 if isinstance(step.get(kind), str):
                     yield from self.registered(loc, kind, step[kind], step.get("with"))
             rollback = _mapping(step.get("rollback"))
             if isinstance(rollback.get("action"), str):
-                yield from self.registered((*loc, "rollback"), "action", rollback["action"],
-                                           rollback.get("with"))
+                yield from self.registered(
+                    (*loc, "rollback"), "action", rollback["action"], rollback.get("with")
+                )
 
     def templates(self, loc: Path, step: dict[str, Any]) -> Iterator[Diagnostic]:
         for sub, text in templates.strings(step, loc):
@@ -176,8 +188,7 @@ class Checker:
             hint = _suggest(name, self.registry.names(kind))  # type: ignore[arg-type]
             yield self.error((*loc, kind), f"unknown {kind} '{name}'{hint}")
         elif spec.kind != kind:
-            yield self.error((*loc, kind),
-                             f"'{name}' is {_a(spec.kind)}, not {_a(kind)}")
+            yield self.error((*loc, kind), f"'{name}' is {_a(spec.kind)}, not {_a(kind)}")
         elif with_ is None or isinstance(with_, dict):
             yield from self.fits(spec, (*loc, "with"), with_ or {})
 
@@ -204,8 +215,9 @@ class Checker:
         graph = dependency_graph(self.steps)
         for cycle in find_cycles(graph):
             index = next(i for i, s in enumerate(self.steps) if _mapping(s).get("id") == cycle[0])
-            yield self.error(("steps", index, "needs"),
-                             "dependency cycle: " + " -> ".join([*cycle, cycle[0]]))
+            yield self.error(
+                ("steps", index, "needs"), "dependency cycle: " + " -> ".join([*cycle, cycle[0]])
+            )
 
 
 def dependency_graph(steps: list[Any]) -> dict[str, list[str]]:
@@ -230,11 +242,11 @@ def find_cycles(graph: dict[str, list[str]]) -> list[list[str]]:
     """Each elementary cycle found by depth-first search, reported once."""
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done
     cycles: list[list[str]] = []
-    for start in graph:
+    for start, first_needs in graph.items():
         if state.get(start):
             continue
         path: list[str] = []
-        stack: list[tuple[str, Iterator[str]]] = [(start, iter(graph[start]))]
+        stack: list[tuple[str, Iterator[str]]] = [(start, iter(first_needs))]
         state[start] = 1
         path.append(start)
         while stack:
@@ -245,7 +257,7 @@ def find_cycles(graph: dict[str, list[str]]) -> list[list[str]]:
                 path.pop()
                 state[node] = 2
             elif child in graph and state.get(child) == 1:
-                cycles.append(path[path.index(child):])
+                cycles.append(path[path.index(child) :])
             elif child in graph and not state.get(child):
                 state[child] = 1
                 path.append(child)
@@ -259,10 +271,20 @@ def kind_message(raw_step: Any) -> str:
     kinds = [k for k in STEP_KINDS if k in step]
     if len(kinds) > 1:
         return f"a step has exactly one kind, this one has {len(kinds)}: {', '.join(kinds)}"
-    known = {"id", "title", "needs", "live_only", "retries", "retry_delay", "timeout",
-             "on_failure", "rollback", "with", "to"}
+    known = {
+        "id",
+        "title",
+        "needs",
+        "live_only",
+        "retries",
+        "retry_delay",
+        "timeout",
+        "on_failure",
+        "rollback",
+        "with",
+        "to",
+    }
     unknown = [str(k) for k in step if k not in known]
     if unknown:
-        return (f"unknown step kind '{unknown[0]}': expected one of "
-                f"{', '.join(STEP_KINDS)}")
+        return f"unknown step kind '{unknown[0]}': expected one of {', '.join(STEP_KINDS)}"
     return f"step has no kind: add one of {', '.join(STEP_KINDS)}"

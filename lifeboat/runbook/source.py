@@ -109,7 +109,8 @@ class _Walker:
         self.nodes += 1
         if self.nodes > MAX_NODES:
             raise _fail(
-                self.source.path, *position,
+                self.source.path,
+                *position,
                 f"document expands to more than {MAX_NODES} values (a YAML alias bomb?)",
             )
         if len(loc) > MAX_DEPTH:
@@ -127,8 +128,9 @@ class _Walker:
     def _mapping(self, node: CommentedMap, loc: Path) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
         for key, value in node.items():
-            plain_key = _scalar(key) if not isinstance(key, CommentedMap | CommentedSeq) else str(
-                key)
+            plain_key = (
+                _scalar(key) if not isinstance(key, CommentedMap | CommentedSeq) else str(key)
+            )
             child = (*loc, plain_key)
             start = self.source.values[loc]
             self.source.keys[child] = _pos(_safe(node.lc.key, key), start)

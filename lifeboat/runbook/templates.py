@@ -46,7 +46,9 @@ class TemplateError(ValueError):
     """A reference that is malformed or names something undefined."""
 
 
-def strings(value: Any, loc: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], str]]:
+def strings(
+    value: Any, loc: tuple[str | int, ...] = ()
+) -> Iterator[tuple[tuple[str | int, ...], str]]:
     """Every string inside nested dicts and lists, with its path."""
     if isinstance(value, str):
         yield loc, value
@@ -79,15 +81,16 @@ def check(expression: str, scope: Scope) -> None:
         _expect(len(parts) == 1, f"'{expression}': write params.NAME")
         _expect(parts[0] in scope.params, f"undefined parameter '{parts[0]}' in '{expression}'")
     elif root == "run":
-        _expect(len(parts) == 1 and parts[0] in FIELDS["run"],
-                f"'{expression}': run has {', '.join(FIELDS['run'])}")
+        _expect(
+            len(parts) == 1 and parts[0] in FIELDS["run"],
+            f"'{expression}': run has {', '.join(FIELDS['run'])}",
+        )
     else:
         entities = scope.hosts if root == "hosts" else scope.sites
         noun = root[:-1]
         _expect(len(parts) == 2, f"'{expression}': write {root}.NAME.FIELD")
         _expect(parts[0] in entities, f"undefined {noun} '{parts[0]}' in '{expression}'")
-        _expect(parts[1] in FIELDS[root],
-                f"'{expression}': a {noun} has {', '.join(FIELDS[root])}")
+        _expect(parts[1] in FIELDS[root], f"'{expression}': a {noun} has {', '.join(FIELDS[root])}")
 
 
 def _expect(condition: bool, message: str) -> None:

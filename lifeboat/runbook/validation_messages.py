@@ -95,8 +95,9 @@ def pydantic_diagnostics(
         elif kind == "step_kind" and kind_message is not None:
             yield source.diagnostic(loc, kind_message(_raw_at(source.data, loc)))
         elif loc and loc[-1] == "[key]":
-            yield source.diagnostic(loc[:-1], f"invalid name '{loc[-2]}': {_message(error)}",
-                                    key=True)
+            yield source.diagnostic(
+                loc[:-1], f"invalid name '{loc[-2]}': {_message(error)}", key=True
+            )
         else:
             yield source.diagnostic(loc, f"{dotted(loc)}: {_message(error)}")
 

@@ -39,8 +39,9 @@ def test_identity_includes_the_git_commit(tmp_path: Path) -> None:
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     subprocess.run(["git", *env, "add", "drill.yaml"], cwd=tmp_path, check=True)
     subprocess.run(["git", *env, "commit", "-qm", "add"], cwd=tmp_path, check=True)
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, check=True,
-                          capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=tmp_path, check=True, capture_output=True, text=True
+    ).stdout.strip()
     assert load(tmp_path / "drill.yaml").git_commit == head
 
 
@@ -50,9 +51,11 @@ def test_outside_git_there_is_no_commit(tmp_path: Path) -> None:
 
 
 def test_default_needs_is_the_previous_step(with_steps: Callable[[str], Path]) -> None:
-    path = with_steps("  - {id: a, check: tcp.open, with: {host: h, port: 1}}\n"
-                      "  - {id: b, check: tcp.open, with: {host: h, port: 2}}\n"
-                      "  - {id: c, needs: [], check: tcp.open, with: {host: h, port: 3}}\n")
+    path = with_steps(
+        "  - {id: a, check: tcp.open, with: {host: h, port: 1}}\n"
+        "  - {id: b, check: tcp.open, with: {host: h, port: 2}}\n"
+        "  - {id: c, needs: [], check: tcp.open, with: {host: h, port: 3}}\n"
+    )
     runbook = load(path).runbook
     assert [s.needs for s in runbook.steps] == [None, None, []]
 
@@ -68,8 +71,10 @@ def test_with_depending_on_a_parameter_without_value_is_checked_at_plan_time(
 
 
 def test_typed_template_fits_integer_field(with_steps: Callable[[str], Path]) -> None:
-    path = with_steps("  - {id: a, check: tcp.open, "
-                      "with: {host: '${{ hosts.web-b.address }}', port: '${{ params.port }}'}}\n")
+    path = with_steps(
+        "  - {id: a, check: tcp.open, "
+        "with: {host: '${{ hosts.web-b.address }}', port: '${{ params.port }}'}}\n"
+    )
     load(path)
 
 

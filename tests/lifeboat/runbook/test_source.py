@@ -6,52 +6,59 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from lifeboat.runbook import LoadedRunbook
+
+Write = Callable[..., Path]
 Errors = Callable[[Path], list[str]]
 VALID_TAIL = "title: t\nowner: o\nsteps:\n  - {id: a, check: tcp.open, with: {host: h, port: 1}}\n"
 
 
-def test_yaml_syntax_error_points_at_the_problem(write, errors_of: Errors) -> None:
+def test_yaml_syntax_error_points_at_the_problem(write: Write, errors_of: Errors) -> None:
     path = write("id: x\nversion: 1.0.0\ntitle: [unclosed\nowner: o\n")
     (error,) = errors_of(path)
     assert error.startswith(f"{path}:4:")
     assert "error: YAML syntax:" in error
 
 
-def test_duplicate_yaml_key(write, errors_of: Errors) -> None:
+def test_duplicate_yaml_key(write: Write, errors_of: Errors) -> None:
     path = write("id: x\nid: y\nversion: 1.0.0\n" + VALID_TAIL)
     (error,) = errors_of(path)
-    assert error.startswith(f"{path}:2:1: error: YAML syntax: found duplicate key \"id\"")
+    assert error.startswith(f'{path}:2:1: error: YAML syntax: found duplicate key "id"')
 
 
-def test_empty_file(write, errors_of: Errors) -> None:
+def test_empty_file(write: Write, errors_of: Errors) -> None:
     path = write("# only a comment\n")
     assert errors_of(path) == [
-        f"{path}:1:1: error: file is empty: a runbook is a mapping with id, version, steps"]
+        f"{path}:1:1: error: file is empty: a runbook is a mapping with id, version, steps"
+    ]
 
 
-def test_not_a_mapping(write, errors_of: Errors) -> None:
+def test_not_a_mapping(write: Write, errors_of: Errors) -> None:
     path = write("- id: x\n- id: y\n")
-    assert errors_of(path) == [f"{path}:1:1: error: a runbook must be a mapping of keys, not a list"]
+    assert errors_of(path) == [
+        f"{path}:1:1: error: a runbook must be a mapping of keys, not a list"
+    ]
 
 
-def test_scalar_document(write, errors_of: Errors) -> None:
+def test_scalar_document(write: Write, errors_of: Errors) -> None:
     path = write("just words\n")
     assert errors_of(path) == [f"{path}:1:1: error: a runbook must be a mapping of keys, not a str"]
 
 
-def test_file_over_one_mebibyte(write, errors_of: Errors) -> None:
+def test_file_over_one_mebibyte(write: Write, errors_of: Errors) -> None:
     path = write("id: x\n" + "# padding\n" * 110_000)
     size = path.stat().st_size
     assert errors_of(path) == [
-        f"{path}:1:1: error: file is {size} bytes; a runbook may be at most 1 MiB"]
+        f"{path}:1:1: error: file is {size} bytes; a runbook may be at most 1 MiB"
+    ]
 
 
-def test_not_utf8_names_line_and_byte(write, errors_of: Errors) -> None:
+def test_not_utf8_names_line_and_byte(write: Write, errors_of: Errors) -> None:
     path = write(b"id: x\nversion: 1.0.0\ntitle: caf\xe9\n")
     assert errors_of(path) == [f"{path}:3:11: error: file is not UTF-8 (byte 0xe9)"]
 
 
-def test_control_character(write, errors_of: Errors) -> None:
+def test_control_character(write: Write, errors_of: Errors) -> None:
     path = write(b"id: x\x07\n")
     (error,) = errors_of(path)
     assert error.startswith(f"{path}:1:6: error: YAML syntax: ")
@@ -62,7 +69,7 @@ def test_missing_file(tmp_path: Path, errors_of: Errors) -> None:
     assert errors_of(path) == [f"{path}:1:1: error: cannot read file: No such file or directory"]
 
 
-def test_alias_bomb_is_refused_quickly(write, errors_of: Errors) -> None:
+def test_alias_bomb_is_refused_quickly(write: Write, errors_of: Errors) -> None:
     lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     for level in range(1, 10):
         refs = ", ".join([f"*a{level - 1}"] * 9)
@@ -74,23 +81,25 @@ def test_alias_bomb_is_refused_quickly(write, errors_of: Errors) -> None:
     assert "error: document expands to more than 100000 values (a YAML alias bomb?)" in error
 
 
-def test_recursive_alias_is_refused(write, errors_of: Errors) -> None:
-    path = write("id: &loop [*loop]\n" + VALID_TAIL.replace("title: t\n", "title: t\nversion: 1.0.0\n"))
+def test_recursive_alias_is_refused(write: Write, errors_of: Errors) -> None:
+    path = write(
+        "id: &loop [*loop]\n" + VALID_TAIL.replace("title: t\n", "title: t\nversion: 1.0.0\n")
+    )
     assert errors_of(path) == [f"{path}:1:5: error: id: Input should be a valid string"]
 
 
-def test_deep_nesting(write, errors_of: Errors) -> None:
+def test_deep_nesting(write: Write, errors_of: Errors) -> None:
     path = write("id: x\ndeep: " + "[" * 100 + "]" * 100 + "\n")
     assert errors_of(path) == [f"{path}:2:71: error: nested deeper than 64 levels"]
 
 
-def test_very_deep_nesting_does_not_crash(write, errors_of: Errors) -> None:
+def test_very_deep_nesting_does_not_crash(write: Write, errors_of: Errors) -> None:
     path = write("deep: " + "[" * 3_000 + "]" * 3_000 + "\n")
     (error,) = errors_of(path)
     assert "nested" in error
 
 
-def test_merge_keys_are_supported(write, loads) -> None:
+def test_merge_keys_are_supported(write: Write, loads: Callable[[Path], LoadedRunbook]) -> None:
     path = write("""\
         id: merged
         version: 1.0.0

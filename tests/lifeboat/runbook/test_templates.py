@@ -25,7 +25,8 @@ def test_reference_inside_text_is_substituted() -> None:
     rendered = templates.render("https://${{ hosts.web-b.address }}:${{ params.port }}/", SCOPE)
     assert rendered == "https://198.51.100.7:8443/"
     assert templates.render("mode=${{ run.mode }} on=${{ params.flag }}", SCOPE) == (
-        "mode=drill on=true")
+        "mode=drill on=true"
+    )
 
 
 def test_rendered_value_stays_one_argv_item() -> None:
@@ -51,10 +52,16 @@ def test_nested_structures_are_rendered() -> None:
         ("hosts.web-b", "'hosts.web-b': write hosts.NAME.FIELD"),
         ("hosts.web-b.password", "'hosts.web-b.password': a host has address, port, user, site"),
         ("run.secret", "'run.secret': run has mode, reason, incident, detected_at, id"),
-        ("env.HOME", "invalid reference 'env.HOME': use params.NAME, hosts.NAME.FIELD, "
-                     "sites.NAME.FIELD or run.FIELD"),
-        ("params.port | shell", "invalid reference 'params.port | shell': use params.NAME, "
-                                "hosts.NAME.FIELD, sites.NAME.FIELD or run.FIELD"),
+        (
+            "env.HOME",
+            "invalid reference 'env.HOME': use params.NAME, hosts.NAME.FIELD, "
+            "sites.NAME.FIELD or run.FIELD",
+        ),
+        (
+            "params.port | shell",
+            "invalid reference 'params.port | shell': use params.NAME, "
+            "hosts.NAME.FIELD, sites.NAME.FIELD or run.FIELD",
+        ),
     ],
 )
 def test_bad_references_are_named(expression: str, message: str) -> None:

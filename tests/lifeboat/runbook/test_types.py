@@ -13,10 +13,15 @@ from lifeboat.runbook.types import format_duration, parse_duration
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("90s", timedelta(seconds=90)), ("30m", timedelta(minutes=30)),
-     ("26h", timedelta(hours=26)), ("1h30m", timedelta(hours=1, minutes=30)),
-     ("2d", timedelta(days=2)), ("1w", timedelta(weeks=1)),
-     ("250ms", timedelta(milliseconds=250))],
+    [
+        ("90s", timedelta(seconds=90)),
+        ("30m", timedelta(minutes=30)),
+        ("26h", timedelta(hours=26)),
+        ("1h30m", timedelta(hours=1, minutes=30)),
+        ("2d", timedelta(days=2)),
+        ("1w", timedelta(weeks=1)),
+        ("250ms", timedelta(milliseconds=250)),
+    ],
 )
 def test_parse_duration(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected

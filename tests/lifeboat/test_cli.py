@@ -1,0 +1,148 @@
+"""The ``lifeboat`` command as users run it: a real process, exit codes, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+LIFEBOAT = Path(sys.executable).parent / "lifeboat"
+
+FIVE_DEFECTS = """\
+id: five
+version: 2.1
+title: Five defects, one of each kind
+owner: sre@example.com
+objectives: {rto: half an hour}
+steps:
+  - id: a
+    check: http.stats
+    with: {url: "https://127.0.0.1/"}
+  - id: b
+    check: tcp.open
+    with: {host: "${{ hosts.ghost.address }}", port: 22}
+    needs: [c]
+  - id: c
+    check: tcp.open
+    with: {host: 127.0.0.1, port: 22}
+    needs: [b]
+"""
+
+
+def lifeboat(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(LIFEBOAT), *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def assert_no_traceback(result: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_validate_shipped_runbooks() -> None:
+    result = lifeboat("validate", "runbooks/")
+    assert result.returncode == 0, result.stderr
+    assert "ok: runbooks/webapp-failover.yaml (webapp-failover 2.1.0, 6 steps)" in result.stdout
+    assert re.search(r"^\d+ runbooks valid$", result.stdout, re.M)
+
+
+def test_five_defects_give_five_positioned_errors(tmp_path: Path) -> None:
+    path = tmp_path / "five.yaml"
+    path.write_text(FIVE_DEFECTS)
+    result = lifeboat("validate", str(path))
+    assert result.returncode == 2
+    assert_no_traceback(result)
+    errors = [line for line in result.stderr.splitlines() if ": error: " in line]
+    assert [line.split(": error: ")[0] for line in errors] == [
+        f"{path}:2:10",
+        f"{path}:5:19",
+        f"{path}:8:12",
+        f"{path}:12:18",
+        f"{path}:13:12",
+    ]
+    assert [line.split(": error: ")[1].split(":")[0] for line in errors] == [
+        "version",
+        "objectives.rto",
+        "unknown check 'http.stats' (did you mean 'http.status'?)",
+        "undefined host 'ghost' in 'hosts.ghost.address'",
+        "dependency cycle",
+    ]
+    assert result.stderr.splitlines()[-1] == "Error: 1 of 1 runbooks invalid, 5 errors"
+
+
+def test_validate_mixed_folder_reports_each_file(tmp_path: Path) -> None:
+    (tmp_path / "good.yaml").write_bytes((REPO / "runbooks" / "backup-drill.yaml").read_bytes())
+    (tmp_path / "bad.yaml").write_text("id: [\n")
+    result = lifeboat("validate", str(tmp_path))
+    assert result.returncode == 2
+    assert f"ok: {tmp_path / 'good.yaml'}" in result.stdout
+    assert f"{tmp_path / 'bad.yaml'}:2:1: error: YAML syntax:" in result.stderr
+
+
+def test_validate_empty_folder_is_an_error(tmp_path: Path) -> None:
+    result = lifeboat("validate", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.startswith("Error: no runbook files")
+
+
+def test_plan_shows_steps_in_order_with_drill_and_live() -> None:
+    result = lifeboat("plan", "runbooks/webapp-failover.yaml", "-p", "health_path=/ready")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    order = [m.group(1) for line in lines if (m := re.match(r"\s*\d+\. (\S+)", line))]
+    assert order == ["scope", "announce", "standby-reachable", "go", "validate", "resolved"]
+    assert "http.status url=https://web-a.example.com/ready timeout=5" in result.stdout
+    assert "tcp.open host=198.51.100.7 port=443" in result.stdout
+    assert "Fail over www from sbg-2 to eu-central-1?" in result.stdout
+
+
+def test_plan_refuses_bad_parameter() -> None:
+    result = lifeboat("plan", "runbooks/webapp-failover.yaml", "-p", "standby_port=https")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "Error: parameter 'standby_port': 'https' is not of type integer"
+    )
+
+
+def test_plan_revalidates_with_given_parameters() -> None:
+    result = lifeboat("plan", "runbooks/webapp-failover.yaml", "-p", "standby_port=70000")
+    assert result.returncode == 2
+    assert "steps[2].with.port: Input should be less than or equal to 65535" in result.stderr
+
+
+def test_plan_of_invalid_runbook(tmp_path: Path) -> None:
+    path = tmp_path / "five.yaml"
+    path.write_text(FIVE_DEFECTS)
+    result = lifeboat("plan", str(path))
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == "Error: runbook invalid, 5 errors"
+
+
+def test_schema_is_json_and_matches_committed_file() -> None:
+    result = lifeboat("schema")
+    assert result.returncode == 0
+    schema = json.loads(result.stdout)
+    assert schema["title"] == "Lifeboat runbook"
+    committed = (REPO / "runbook.schema.json").read_text()
+    assert result.stdout == committed, "run 'make schema' and commit runbook.schema.json"
+
+
+def test_version() -> None:
+    result = lifeboat("--version")
+    assert result.returncode == 0
+    assert re.fullmatch(r"lifeboat \d+\.\d+\.\d+\n", result.stdout)
+
+
+def test_unknown_command_is_a_usage_error() -> None:
+    result = lifeboat("frobnicate")
+    assert result.returncode == 2
+    assert_no_traceback(result)
+
+
+def test_demo_says_it_is_not_built_yet() -> None:
+    result = lifeboat("demo")
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: the demo is not built yet")

@@ -1,0 +1,80 @@
+"""The plan: execution order, drill versus live, rollbacks, and a hash that pins it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from lifeboat.plan import build_plan, describe, execution_order
+from lifeboat.registry import Params, StepContext, StepOutput, StepRegistry
+from lifeboat.runbook import LoadedRunbook, load
+
+
+class ServiceParams(Params):
+    host: str
+    name: str
+
+
+local = StepRegistry()
+
+
+@local.action("service.restart", reversible=True)
+def restart(params: ServiceParams, ctx: StepContext) -> StepOutput:
+    return StepOutput(summary="restarted")
+
+
+@local.check("service.running")
+def running(params: ServiceParams, ctx: StepContext) -> StepOutput:
+    return StepOutput(summary="running")
+
+
+STEPS = """\
+  - {id: check-a, check: service.running, with: {host: web-a, name: nginx}}
+  - {id: check-b, needs: [], check: service.running, with: {host: web-b, name: nginx}}
+  - id: go
+    needs: [check-a, check-b]
+    approval: {prompt: "Restart on ${{ hosts.web-b.address }} (${{ run.mode }})?"}
+  - id: restart
+    action: service.restart
+    with: {host: web-b, name: "${{ params.path }}"}
+    live_only: true
+    rollback: {action: service.restart, with: {host: web-a, name: nginx}}
+  - {id: tell, notify: incident.update, to: [oncall]}
+"""
+
+
+@pytest.fixture
+def loaded(with_steps: Callable[[str], Path]) -> LoadedRunbook:
+    return load(with_steps(STEPS), registry=local)
+
+
+def test_order_follows_needs_then_file_order(loaded: LoadedRunbook) -> None:
+    assert execution_order(loaded.runbook) == ["check-a", "check-b", "go", "restart", "tell"]
+
+
+def test_drill_skips_live_only_and_says_what_it_would_do(loaded: LoadedRunbook) -> None:
+    plan = build_plan(loaded, {"port": 443, "path": "nginx"}, local, mode="drill")
+    restart_step = next(s for s in plan.steps if s.id == "restart")
+    assert restart_step.drill == "skipped (live only): would run service.restart"
+    assert restart_step.live == "runs"
+    assert restart_step.rollback == "service.restart host=web-a name=nginx"
+    assert restart_step.mutating and restart_step.reversible
+    assert describe(restart_step) == "service.restart host=web-b name=nginx"
+
+
+def test_templates_are_rendered_for_the_mode(loaded: LoadedRunbook) -> None:
+    plan = build_plan(loaded, {"port": 443, "path": "nginx"}, local, mode="live")
+    go = next(s for s in plan.steps if s.id == "go")
+    assert describe(go) == "Restart on 198.51.100.7 (live)?"
+    assert go.needs == ["check-a", "check-b"]
+
+
+def test_plan_hash_pins_parameters(loaded: LoadedRunbook) -> None:
+    one = build_plan(loaded, {"port": 443, "path": "nginx"}, local)
+    same = build_plan(loaded, {"port": 443, "path": "nginx"}, local)
+    other = build_plan(loaded, {"port": 443, "path": "apache2"}, local)
+    assert one.hash == same.hash
+    assert one.hash != other.hash
+    assert len(one.hash) == 64
