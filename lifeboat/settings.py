@@ -1,0 +1,37 @@
+"""One typed settings object, read from ``LIFEBOAT_*`` environment variables (or a .env file).
+
+Secrets are ``SecretStr``: they print as ``**********`` and must be unwrapped on purpose;
+``Settings.secret_values()`` hands them to the ``Redactor`` so none reaches a journal.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return Path.home() / ".lifeboat"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LIFEBOAT_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default_factory=_default_home, description="Runs, journals, state")
+    known_hosts: Path | None = Field(
+        None, description="SSH known_hosts; default ~/.ssh/known_hosts"
+    )
+    ssh_config: Path | None = Field(None, description="SSH client config; default ~/.ssh/config")
+    smtp_url: SecretStr | None = Field(None, description="Apprise mailto:// URL for email")
+    prefect_api_auth_string: SecretStr | None = Field(None, description="user:password")
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.home / "runs"
+
+    def secret_values(self) -> list[str]:
+        """Every secret this configuration holds, for redaction."""
+        values = [self.smtp_url, self.prefect_api_auth_string]
+        return [v.get_secret_value() for v in values if v is not None]
