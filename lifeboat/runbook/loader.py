@@ -65,7 +65,7 @@ def validate_source(
     source: Source, registry: StepRegistry, params: dict[str, Any] | None = None
 ) -> tuple[Runbook | None, list[Diagnostic]]:
     """The model (when its shapes are valid) and every diagnostic, shapes and semantics."""
-    diagnostics: list[Diagnostic] = []
+    diagnostics: list[Diagnostic] = list(source.problems)
     model: Runbook | None = None
     try:
         model = Runbook.model_validate(source.data)

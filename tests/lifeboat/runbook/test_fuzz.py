@@ -5,13 +5,12 @@ Never a ruamel, pydantic, Recursion or Type error escaping to the user as a trac
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ruamel.yaml import YAML
 
 from lifeboat.errors import Diagnostic, RunbookInvalid
 from lifeboat.registry import default_registry
@@ -81,9 +80,7 @@ def answer(raw: bytes) -> LoadedRunbook | list[Diagnostic]:
 
 
 def dump(data: Any) -> bytes:
-    stream = io.StringIO()
-    YAML(typ="safe", pure=True).dump(data, stream)
-    return stream.getvalue().encode()
+    return yaml.safe_dump(data).encode()
 
 
 @FUZZ
@@ -107,7 +104,7 @@ def test_arbitrary_yaml_documents(data: Any) -> None:
 @FUZZ
 @given(st.data())
 def test_mutations_of_a_valid_runbook(data: st.DataObject) -> None:
-    document = YAML(typ="safe", pure=True).load(VALID)
+    document = yaml.safe_load(VALID)
     target: Any = document
     for _ in range(data.draw(st.integers(min_value=1, max_value=4))):
         if isinstance(target, dict) and target:
