@@ -8,6 +8,7 @@ Heavy imports (Prefect, later) stay inside the commands that need them, so that
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -83,7 +84,10 @@ def validate(
         rb = loaded.runbook
         out.print(f"ok: {path} ({rb.id} {rb.version}, {len(rb.steps)} steps)", markup=False)
     if invalid:
-        fail(f"{invalid} of {len(files)} runbooks invalid, {errors} errors", EXIT_INVALID)
+        fail(
+            f"{invalid} of {len(files)} runbooks invalid, {errors} error{'s' * (errors != 1)}",
+            EXIT_INVALID,
+        )
     out.print(f"{len(files)} runbook{'s' if len(files) > 1 else ''} valid")
 
 
@@ -180,3 +184,12 @@ def main() -> None:
     except LifeboatError as exc:
         err.print(f"Error: {exc}", markup=False)
         sys.exit(EXIT_INVALID if isinstance(exc, RunbookInvalid | ParameterError) else EXIT_FAILED)
+    except Exception as exc:  # a bug of ours: still one line, unless asked for the traceback
+        if os.environ.get("LIFEBOAT_DEBUG"):
+            raise
+        err.print(
+            f"Error: internal error ({type(exc).__name__}: {exc}); "
+            "set LIFEBOAT_DEBUG=1 for the traceback",
+            markup=False,
+        )
+        sys.exit(EXIT_FAILED)

@@ -76,7 +76,9 @@ def build_plan(
     loaded: LoadedRunbook, params: dict[str, Any], registry: StepRegistry, mode: Mode = "drill"
 ) -> Plan:
     runbook = loaded.runbook
-    scope = scope_for(runbook, params, {"mode": mode})
+    # The run's reason, incident and time are only known when it starts.
+    run = {"mode": mode, **{f: f"<run.{f}>" for f in ("reason", "incident", "detected_at", "id")}}
+    scope = scope_for(runbook, params, run)
     graph = dependency_graph([s.model_dump(by_alias=True) for s in runbook.steps])
     steps = [
         _planned(runbook.step(step_id), graph[step_id], scope, registry)
@@ -103,7 +105,9 @@ def _planned(
             kind="approval",
             target="approval",
             inputs={"prompt": prompt},
-            drill="asks for approval",
+            drill="skipped (live only): would ask for approval"
+            if step.live_only
+            else "asks for approval",
             live="asks for approval",
             rollback=None,
             mutating=False,
@@ -115,7 +119,8 @@ def _planned(
             kind="notify",
             target=step.notify.value,
             inputs={"to": step.to},
-            drill=f"sends to {', '.join(step.to)}",
+            drill=f"{'skipped (live only): would send' if step.live_only else 'sends'} "
+            f"to {', '.join(step.to)}",
             live=f"sends to {', '.join(step.to)}",
             rollback=None,
             mutating=False,

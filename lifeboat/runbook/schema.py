@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from lifeboat.registry import StepKind, StepRegistry
 from lifeboat.runbook.model import ActionStep, CheckStep, Runbook
 
+TEMPLATE_SCHEMA = {"type": "string", "pattern": r"^\s*\$\{\{.*\}\}\s*$"}
 SCHEMA_ID = "https://lifeboat.dev/runbook.schema.json"
 
 
@@ -43,6 +44,9 @@ def runbook_schema(registry: StepRegistry) -> dict[str, Any]:
             for inner_name, inner in params.pop("$defs", {}).items():
                 defs.setdefault(inner_name, inner)
             params["description"] = spec.summary
+            for field_name, field_schema in params.get("properties", {}).items():
+                # Any value may be a ${{ ... }} reference, resolved and re-checked at run time.
+                params["properties"][field_name] = {"anyOf": [field_schema, TEMPLATE_SCHEMA]}
             rules.append(
                 {
                     "if": {"properties": {kind: {"const": name}}},

@@ -12,12 +12,12 @@ import zoneinfo
 from collections.abc import Iterator
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from lifeboat.errors import Diagnostic
 from lifeboat.registry import StepRegistry, StepSpec
 from lifeboat.runbook import templates
-from lifeboat.runbook.model import STEP_KINDS, Parameter, value_fits
+from lifeboat.runbook.model import STEP_KINDS, Host, Parameter, Site, value_fits
 from lifeboat.runbook.source import Path, Source
 from lifeboat.runbook.validation_messages import pydantic_diagnostics
 
@@ -34,6 +34,14 @@ def _list(value: Any) -> list[Any]:
 
 def _a(noun: str) -> str:
     return f"an {noun}" if noun[0] in "aeiou" else f"a {noun}"
+
+
+def _with_defaults(model: type[BaseModel], raw: Any) -> dict[str, Any]:
+    """A declaration with its defaults (a host's port 22), or as written when it is invalid."""
+    try:
+        return model.model_validate(raw).model_dump()
+    except ValidationError:
+        return _mapping(raw)
 
 
 def _suggest(name: str, choices: list[str]) -> str:
@@ -61,9 +69,13 @@ class Checker:
         values.update(params or {})
         self.scope = templates.Scope(
             params={n: UNRESOLVED if v is None else v for n, v in values.items()},
-            hosts={n: _mapping(h) for n, h in self.hosts.items()},
-            sites={n: _mapping(s) for n, s in self.sites.items()},
-            run={"mode": "drill", "reason": "", "incident": "", "detected_at": "", "id": ""},
+            hosts={n: _with_defaults(Host, h) for n, h in self.hosts.items()},
+            sites={n: _with_defaults(Site, s) for n, s in self.sites.items()},
+            # Only the mode is known before a run; fields using the others are checked then.
+            run={
+                "mode": "drill",
+                **dict.fromkeys(("reason", "incident", "detected_at", "id"), UNRESOLVED),
+            },
         )
 
     def error(self, loc: Path, message: str, *, key: bool = False) -> Diagnostic:

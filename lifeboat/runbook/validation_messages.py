@@ -109,5 +109,5 @@ def _message(error: Any) -> str:
     if error["type"] == "string_pattern_mismatch" and "NAME" not in message:
         pattern = error.get("ctx", {}).get("pattern", "")
         if pattern.startswith("^[A-Za-z_]"):
-            return "use letters, digits, '_' and '-', starting with a letter"
+            return "use letters, digits, '_' and '-', starting with a letter or '_'"
     return message

@@ -78,3 +78,16 @@ def test_plan_hash_pins_parameters(loaded: LoadedRunbook) -> None:
     assert one.hash == same.hash
     assert one.hash != other.hash
     assert len(one.hash) == 64
+
+
+def test_live_only_notification_is_skipped_in_drills(with_steps: Callable[[str], Path]) -> None:
+    path = with_steps(
+        "  - {id: tell, notify: incident.opened, to: [oncall], live_only: true}\n"
+        "  - {id: go, approval: {prompt: Go?}, live_only: true}\n"
+    )
+    plan = build_plan(load(path, registry=local), {"port": 443, "path": "x"}, local)
+    assert [s.drill for s in plan.steps] == [
+        "skipped (live only): would send to oncall",
+        "skipped (live only): would ask for approval",
+    ]
+    assert [s.live for s in plan.steps] == ["sends to oncall", "asks for approval"]

@@ -340,5 +340,5 @@ def test_invalid_name(write: Write, errors_of: Errors) -> None:
     )
     assert only(errors_of(path)) == (
         f"{path}:5:9: error: invalid name 'par 1': use letters, digits, '_' and '-', "
-        "starting with a letter"
+        "starting with a letter or '_'"
     )

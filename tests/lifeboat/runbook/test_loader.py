@@ -105,3 +105,19 @@ def test_discover_finds_yaml_below_folders(tmp_path: Path) -> None:
     for name in ("a/one.yaml", "two.yml", "notes.md"):
         (tmp_path / name).write_text("x")
     assert [p.name for p in discover([tmp_path])] == ["one.yaml", "two.yml"]
+
+
+def test_references_see_declaration_defaults(with_steps: Callable[[str], Path]) -> None:
+    # web-a declares no port: the reference resolves to the default 22, an integer.
+    path = with_steps(
+        "  - {id: a, check: tcp.open, "
+        "with: {host: '${{ hosts.web-a.address }}', port: '${{ hosts.web-a.port }}'}}\n"
+    )
+    load(path)
+
+
+def test_run_fields_are_checked_at_run_time(with_steps: Callable[[str], Path]) -> None:
+    path = with_steps(
+        "  - {id: a, check: tcp.open, with: {host: '${{ run.incident }}', port: 1}}\n"
+    )
+    load(path)
