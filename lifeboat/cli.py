@@ -10,21 +10,15 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-from lifeboat import __version__
+from lifeboat import __version__, cli_run
+from lifeboat.console import EXIT_FAILED, EXIT_INVALID, EXIT_OK, err, fail, load_or_exit, out
 from lifeboat.errors import LifeboatError, ParameterError, RunbookInvalid
-
-if TYPE_CHECKING:
-    from lifeboat.runbook.loader import LoadedRunbook
-
-EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
 app = typer.Typer(
     name="lifeboat",
@@ -34,13 +28,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,  # a traceback with locals could print secrets
     rich_markup_mode=None,
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
-    err.print(f"Error: {message}", markup=False)
-    raise typer.Exit(code)
 
 
 def show_version(value: bool) -> None:
@@ -108,12 +95,12 @@ def plan(
     if mode not in ("drill", "live"):
         fail(f"--mode must be drill or live, not {mode!r}", EXIT_INVALID)
     registry = default_registry()
-    loaded = _load_or_exit(lambda: load(runbook, registry=registry))
+    loaded = load_or_exit(lambda: load(runbook, registry=registry))
     try:
         values = resolve(loaded.runbook, parse_assignments(param or []))
     except ParameterError as exc:
         fail(str(exc), EXIT_INVALID)
-    loaded = _load_or_exit(lambda: load(runbook, registry=registry, params=values))
+    loaded = load_or_exit(lambda: load(runbook, registry=registry, params=values))
     the_plan = build_plan(loaded, values, registry, mode=mode)  # type: ignore[arg-type]
     rb = loaded.runbook
     out.print(
@@ -145,15 +132,6 @@ def _fmt(value: object) -> str:
     return format_duration(value) if isinstance(value, timedelta) else "-"
 
 
-def _load_or_exit(loader: Callable[[], LoadedRunbook]) -> LoadedRunbook:
-    try:
-        return loader()
-    except RunbookInvalid as exc:
-        for diagnostic in exc.diagnostics:
-            err.print(str(diagnostic), markup=False)
-        fail(f"runbook invalid, {len(exc.diagnostics)} errors", EXIT_INVALID)
-
-
 def schema() -> None:
     """Print the runbook JSON Schema (committed as runbook.schema.json)."""
     from lifeboat.registry import default_registry
@@ -175,6 +153,9 @@ app.command("validate")(validate)
 app.command("plan")(plan)
 app.command("schema")(schema)
 app.command("demo")(demo)
+app.command("run")(cli_run.run)
+app.command("approve")(cli_run.approve)
+app.command("server")(cli_run.server_command)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@ HTTP server on loopback; S3, sshd, SMTP and Prefect join it through the sandbox 
 
 from __future__ import annotations
 
+import os
 import textwrap
 import threading
 from collections.abc import Callable, Iterator
@@ -10,6 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
 
 from lifeboat.errors import RunbookInvalid
 from lifeboat.runbook import LoadedRunbook, load
@@ -35,6 +39,24 @@ stakeholders:
   oncall: {channels: ["json://127.0.0.1:9/hook"]}
 steps:
 """
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[str]:
+    """One real Prefect server (SQLite) for the whole session; yields its API URL."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield str(PREFECT_API_URL.value())
+
+
+@pytest.fixture
+def lifeboat_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh LIFEBOAT_HOME for one test: runs and journals land here."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("LIFEBOAT_HOME", str(home))
+    return home
 
 
 @pytest.fixture
@@ -124,3 +146,67 @@ class _Context:
 @pytest.fixture
 def ctx() -> _Context:
     return _Context()
+
+
+# --- real services (sandbox launchers) ---
+# Launchers for the real services of DESIGN.md ("Real parts, and how each starts"), one
+# session fixture per service so a test pays only for what it asks for; `sandbox` composes
+# them. Each stops at the end of the session, also when tests failed; children started
+# here die with pytest even if it is killed (setpriv --pdeathsig).
+from lifeboat.sandbox import Sandbox  # noqa: E402 - this section is appended
+from lifeboat.sandbox.receiver import Receiver  # noqa: E402
+from lifeboat.sandbox.s3 import MotoServer  # noqa: E402
+from lifeboat.sandbox.smtp import SmtpServer  # noqa: E402
+from lifeboat.sandbox.sshd import SshdSites  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def sandbox_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's sandbox state directory (keys, configs, logs, mail, webhooks)."""
+    return tmp_path_factory.mktemp("sandbox")
+
+
+@pytest.fixture(scope="session")
+def s3_server(sandbox_dir: Path) -> Iterator[MotoServer]:
+    """A moto server (S3 in every region, Route 53); use unique bucket and zone names."""
+    with MotoServer(sandbox_dir / "s3") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def sshd_sites(sandbox_dir: Path) -> Iterator[SshdSites]:
+    """Real sshd on loopback for "site-a" and "site-b" (shared client key and known_hosts)."""
+    with SshdSites(sandbox_dir / "ssh") as sites:
+        yield sites
+
+
+@pytest.fixture(scope="session")
+def smtp_server(sandbox_dir: Path) -> Iterator[SmtpServer]:
+    """SMTP on loopback filing each message as .eml (in-process thread, no pid of its own)."""
+    with SmtpServer(sandbox_dir / "mail") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def receiver(sandbox_dir: Path) -> Iterator[Receiver]:
+    """HTTP receiver on loopback filing each POST as JSON (in-process thread)."""
+    with Receiver(sandbox_dir / "webhooks") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def sandbox(
+    sandbox_dir: Path,
+    s3_server: MotoServer,
+    sshd_sites: SshdSites,
+    smtp_server: SmtpServer,
+    receiver: Receiver,
+) -> Iterator[Sandbox]:
+    """Every real service, composed from the fixtures above; ``sandbox.env()`` points at them.
+
+    Writes ``<sandbox_dir>/sandbox.json`` as ``lifeboat sandbox up`` would.
+    """
+    with Sandbox(
+        sandbox_dir, s3=s3_server, sshd=sshd_sites, smtp=smtp_server, receiver=receiver
+    ) as composed:
+        yield composed

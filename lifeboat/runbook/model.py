@@ -119,6 +119,7 @@ class Backup(Strict):
 class Stakeholder(Strict):
     language: Literal["en", "fr", "nl"] = "en"
     channels: list[str] = Field(min_length=1, description="Apprise URLs: mailto://, json://, ...")
+    in_drills: bool = Field(False, description="Also receive drill messages, marked [DRILL]")
 
 
 class Support(Strict):

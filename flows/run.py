@@ -1,0 +1,168 @@
+"""The Prefect flow that runs a runbook: one task per step, named by its step id.
+
+Thin on purpose: it loads and validates the runbook, builds the run context, and lends the
+engine a Prefect ``Executor`` (tasks with the step's retries, approvals as flow pauses).
+What runs when, and what is recorded, is the engine's business (``lifeboat.engine``).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from prefect import flow, get_run_logger
+from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
+from prefect.futures import PrefectConcurrentFuture
+from prefect.runtime import flow_run, task_run
+from prefect.states import Completed, Failed
+from prefect.tasks import Task
+
+from flows.approval import gate
+from lifeboat.context import RunContext, identity
+from lifeboat.engine import current_user, execute, execute_step
+from lifeboat.errors import StepError
+from lifeboat.execute import compensate
+from lifeboat.journal import Journal
+from lifeboat.outcome import RunOutcome, StepOutcome
+from lifeboat.plan import AnyStep, build_plan
+from lifeboat.redact import Redactor
+from lifeboat.registry import default_registry
+from lifeboat.runbook import load
+from lifeboat.runbook.model import ActionStep, ApprovalStep
+from lifeboat.runbook.params import resolve
+from lifeboat.settings import Settings
+
+FLOW_NAME = "lifeboat-runbook"
+
+
+class PrefectExecutor:
+    """Each step a Prefect task (visible in the UI, with Prefect's retries); approvals pause."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+
+    def submit(self, step: AnyStep) -> concurrent.futures.Future[StepOutcome]:
+        ctx = self.ctx
+
+        def attempt() -> StepOutcome:
+            return execute_step(ctx, step, attempt=task_run.run_count or 1)
+
+        step_task = Task(
+            attempt,
+            name=step.id,
+            task_run_name=step.id,
+            retries=step.retries,
+            retry_delay_seconds=step.retry_delay.total_seconds() if step.retry_delay else 0,
+            persist_result=False,
+            cache_policy=NO_CACHE,
+        )
+        settled: concurrent.futures.Future[StepOutcome] = concurrent.futures.Future()
+
+        def settle(done: concurrent.futures.Future[Any]) -> None:
+            # Prefect's future yields the task's final state; ours raises like a call would.
+            try:
+                state = done.result()
+                failed = not state.is_completed()
+            except Exception as exc:  # the task runner itself broke
+                settled.set_exception(StepError(f"{step.id}: {exc}"))
+                return
+            if failed:
+                settled.set_exception(StepError(state.message or f"{step.id} failed"))
+            else:
+                settled.set_result(ctx.outcomes[step.id])
+
+        future = step_task.submit()
+        assert isinstance(future, PrefectConcurrentFuture)  # the default thread-pool runner
+        future.wrapped_future.add_done_callback(settle)
+        return settled
+
+    def approve(self, step: ApprovalStep) -> StepOutcome:
+        return gate(self.ctx, step)
+
+    def compensate(self, step: ActionStep) -> StepOutcome:
+        ctx = self.ctx
+        rollback = Task(
+            lambda: compensate(ctx, step),
+            name=f"rollback:{step.id}",
+            task_run_name=f"rollback:{step.id}",
+            persist_result=False,
+            cache_policy=NO_CACHE,
+        )
+        outcome: StepOutcome = rollback()
+        return outcome
+
+
+def build_context(
+    runbook_path: str,
+    mode: Literal["drill", "live"],
+    params: dict[str, Any],
+    *,
+    run_id: str,
+    reason: str,
+    incident: str,
+    detected_at: str,
+    initiator: str,
+    auto_approver: str | None,
+    settings: Settings,
+) -> RunContext:
+    registry = default_registry()
+    loaded = load(runbook_path, registry=registry)
+    values = resolve(loaded.runbook, params)
+    loaded = load(runbook_path, registry=registry, params=values)
+    redactor = Redactor(settings.secret_values())
+    journal_path = settings.runs_dir / run_id / "journal.jsonl"
+    return RunContext(
+        run_id=run_id,
+        mode=mode,
+        loaded=loaded,
+        params=values,
+        plan=build_plan(loaded, values, registry, mode=mode),
+        settings=settings,
+        registry=registry,
+        journal=Journal(journal_path, run_id, identity(loaded), redactor),
+        redactor=redactor,
+        initiator=initiator,
+        reason=reason,
+        incident=incident,
+        detected_at=detected_at,
+        auto_approver=auto_approver,
+    )
+
+
+@flow(name=FLOW_NAME, persist_result=False, log_prints=False, validate_parameters=True)
+def run_runbook(
+    runbook_path: str,
+    *,
+    mode: Literal["drill", "live"] = "drill",
+    reason: str = "",
+    incident: str = "",
+    detected_at: datetime | None = None,
+    params: dict[str, Any] | None = None,
+    initiator: str | None = None,
+    auto_approver: str | None = None,
+) -> State[RunOutcome]:
+    """Run a Lifeboat runbook: validate it, execute its steps, journal every event."""
+    settings = Settings()
+    logger = get_run_logger()
+    ctx = build_context(
+        str(Path(runbook_path)),
+        mode,
+        params or {},
+        run_id=str(flow_run.id),
+        reason=reason,
+        incident=incident,
+        detected_at=detected_at.isoformat() if detected_at else "",
+        initiator=initiator or current_user(),
+        auto_approver=auto_approver,
+        settings=settings,
+    )
+    ctx.logger = logger.info
+    outcome = execute(ctx, PrefectExecutor(ctx))
+    if outcome.status == "succeeded":
+        return Completed(message="all steps done", data=outcome)
+    failed = outcome.failed_step
+    why = f"{failed.step_id}: {failed.error}" if failed else "failed"
+    return Failed(message=ctx.redactor.text(why), data=outcome)

@@ -1,0 +1,193 @@
+"""Approval decisions, Prefect-free: who may approve, what the approver sees, what is recorded.
+
+``flows/approval.py`` only adds the waiting (Prefect's pause and resume); everything that
+decides and records lives here, so ``--yes`` and a UI answer leave the same journal entries.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+
+from lifeboat.context import RunContext
+from lifeboat.errors import StepError
+from lifeboat.outcome import StepOutcome, StepStatus
+from lifeboat.plan import describe
+from lifeboat.runbook import templates
+from lifeboat.runbook.model import ApprovalStep
+
+DEFAULT_TIMEOUT_S = 3600
+
+
+class Answer(BaseModel):
+    """An approver's answer: the fields of the form in the Prefect UI."""
+
+    approved: bool = False
+    approver: str = ""
+    comment: str = ""
+    confirm: str = ""
+
+
+def prompt_of(ctx: RunContext, step: ApprovalStep) -> str:
+    return str(templates.render(step.approval.prompt, ctx.scope()))
+
+
+def timeout_of(step: ApprovalStep) -> float:
+    return step.approval.timeout.total_seconds() if step.approval.timeout else DEFAULT_TIMEOUT_S
+
+
+def description(ctx: RunContext, step: ApprovalStep) -> str:
+    """Markdown shown above the form: what will run if approved, and the plan's hash."""
+    order = [p.id for p in ctx.plan.steps]
+    after = ctx.plan.steps[order.index(step.id) + 1 :]
+    lines = [
+        f"### {prompt_of(ctx, step)}",
+        "",
+        f"Runbook **{ctx.runbook.id} {ctx.runbook.version}**, mode **{ctx.mode}**, "
+        f"run `{ctx.run_id}`.",
+        "",
+        "Steps that run next:",
+        "",
+    ]
+    for planned in after:
+        mark = " **(mutating)**" if planned.mutating else ""
+        lines.append(f"1. `{planned.id}` {planned.kind}: {describe(planned)}{mark}")
+    lines += ["", f"Plan hash: `{ctx.plan.hash}`"]
+    if step.approval.confirm:
+        lines.append(f"\nType **{step.approval.confirm}** in *confirm* to approve.")
+    return ctx.redactor.text("\n".join(lines))
+
+
+def ask(ctx: RunContext, step: ApprovalStep) -> None:
+    ctx.journal.append(
+        "approval.asked",
+        step_id=step.id,
+        kind="approval",
+        inputs={"prompt": prompt_of(ctx, step), "plan_hash": ctx.plan.hash},
+    )
+
+
+def in_advance(ctx: RunContext) -> Answer | None:
+    """The answer ``lifeboat run --yes`` gave before the run started, recorded as such."""
+    if not ctx.auto_approver:
+        return None
+    return Answer(
+        approved=True,
+        approver=f"{ctx.auto_approver} (--yes)",
+        comment="approved in advance with --yes",
+    )
+
+
+def refusal(ctx: RunContext, step: ApprovalStep, answer: Answer) -> str | None:
+    """Why an answer cannot count, or None when it can. Anyone named may reject."""
+    rules = step.approval
+    if not answer.approver.strip():
+        return "an answer must name its approver"
+    if not answer.approved:
+        return None
+    if rules.approvers and answer.approver not in rules.approvers:
+        return f"{answer.approver} is not among the approvers ({', '.join(rules.approvers)})"
+    if rules.distinct_approver and answer.approver == ctx.initiator:
+        return f"{answer.approver} started this run and may not approve it"
+    if (
+        rules.confirm
+        and answer.confirm.strip() != rules.confirm
+        and "(--yes)" not in (answer.approver)
+    ):
+        return f"confirmation must be '{rules.confirm}'"
+    return None
+
+
+def refused(ctx: RunContext, step: ApprovalStep, answer: Answer, why: str) -> None:
+    ctx.journal.append(
+        "approval.answered",
+        step_id=step.id,
+        kind="approval",
+        actor=answer.approver or None,
+        error=f"refused: {why}",
+    )
+    ctx.log(f"{step.id}: answer refused: {why}; asking again")
+
+
+def decide(
+    ctx: RunContext, step: ApprovalStep, answer: Answer | None, started: float | None = None
+) -> StepOutcome:
+    """Record the final answer (None: nobody answered in time); raise if not approved."""
+    begun = datetime.now(UTC)
+    clock = started if started is not None else time.perf_counter()
+    if answer is None:
+        return _failed(
+            ctx, step, f"no approval within {timeout_of(step):g} s", None, begun=begun, clock=clock
+        )
+    verdict = "approved" if answer.approved else "rejected"
+    note = f"{verdict}: {answer.comment}" if answer.comment else verdict
+    ctx.journal.append(
+        "approval.answered", step_id=step.id, kind="approval", actor=answer.approver, summary=note
+    )
+    if not answer.approved:
+        reason = f"rejected by {answer.approver}" + (
+            f": {answer.comment}" if answer.comment else ""
+        )
+        return _failed(ctx, step, reason, answer.approver, begun=begun, clock=clock)
+    elapsed = (time.perf_counter() - clock) * 1000
+    summary = f"approved by {answer.approver}"
+    ctx.journal.append(
+        "step.succeeded",
+        step_id=step.id,
+        kind="approval",
+        summary=summary,
+        duration_ms=elapsed,
+        actor=answer.approver,
+    )
+    outcome = StepOutcome(
+        step_id=step.id,
+        kind="approval",
+        target="approval",
+        status=StepStatus.succeeded,
+        summary=summary,
+        started=begun,
+        ended=datetime.now(UTC),
+        duration_ms=elapsed,
+        attempts=1,
+        actor=answer.approver,
+    )
+    ctx.record(outcome)
+    return outcome
+
+
+def _failed(
+    ctx: RunContext,
+    step: ApprovalStep,
+    error: str,
+    actor: str | None,
+    *,
+    begun: datetime,
+    clock: float,
+) -> StepOutcome:
+    elapsed = (time.perf_counter() - clock) * 1000
+    ctx.journal.append(
+        "step.failed",
+        step_id=step.id,
+        kind="approval",
+        error=error,
+        duration_ms=elapsed,
+        actor=actor,
+    )
+    ctx.record(
+        StepOutcome(
+            step_id=step.id,
+            kind="approval",
+            target="approval",
+            status=StepStatus.failed,
+            error=ctx.redactor.text(error),
+            started=begun,
+            ended=datetime.now(UTC),
+            duration_ms=elapsed,
+            attempts=1,
+            actor=actor,
+            tolerated=step.on_failure == "continue",
+        )
+    )
+    raise StepError(error)

@@ -1,0 +1,217 @@
+"""``lifeboat run``, ``approve`` and ``server``: the commands that talk to Prefect.
+
+``run`` validates first (exit 2, nothing started), then runs the flow in this process and
+shows live progress read from the run's journal, the same record auditors read.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any
+from uuid import UUID
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from lifeboat.console import EXIT_FAILED, EXIT_INVALID, EXIT_OK, err, fail, load_or_exit, out
+from lifeboat.errors import ParameterError
+from lifeboat.journal import Entry, read
+from lifeboat.settings import Settings
+
+STYLE = {
+    "succeeded": "green",
+    "failed": "red",
+    "skipped": "yellow",
+    "running": "cyan",
+    "retrying": "magenta",
+    "waiting for approval": "bold magenta",
+}
+
+
+def run(
+    runbook: Annotated[Path, typer.Argument(help="The runbook file.")],
+    mode: Annotated[str, typer.Option(help="drill or live")] = "drill",
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="A runbook parameter, NAME=VALUE (repeatable)."),
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Approve every gate in advance (recorded as such).")
+    ] = False,
+    reason: Annotated[str, typer.Option(help="Why this run was started.")] = "",
+    incident: Annotated[str, typer.Option(help="Incident reference, e.g. INC-1234.")] = "",
+) -> None:
+    """Run a runbook as a Prefect flow; exit 0 succeeded, 1 failed, 2 invalid."""
+    from lifeboat.engine import current_user
+    from lifeboat.registry import default_registry
+    from lifeboat.runbook import load
+    from lifeboat.runbook.params import parse_assignments, resolve
+
+    if mode not in ("drill", "live"):
+        fail(f"--mode must be drill or live, not {mode!r}", EXIT_INVALID)
+    registry = default_registry()
+    loaded = load_or_exit(lambda: load(runbook, registry=registry))
+    given = parse_assignments(param or [])
+    try:
+        values = resolve(loaded.runbook, given)
+    except ParameterError as exc:
+        fail(str(exc), EXIT_INVALID)
+    load_or_exit(lambda: load(runbook, registry=registry, params=values))
+
+    from lifeboat import server
+
+    settings = Settings()
+    url = server.api_url(settings)
+    out.print(f"Prefect API: {url}")
+    from flows.run import run_runbook  # after PREFECT_API_URL is settled
+
+    user = current_user()
+    started = time.time()
+    result: dict[str, Any] = {}
+
+    def flow() -> None:
+        result["state"] = run_runbook(
+            str(runbook.resolve()),
+            mode=mode,
+            params=given,
+            reason=reason,
+            incident=incident,
+            initiator=user,
+            auto_approver=user if yes else None,
+            return_state=True,
+        )
+
+    worker = threading.Thread(target=flow, name="lifeboat-flow")
+    worker.start()
+    _watch(settings.runs_dir, started, worker)
+    worker.join()
+    state = result["state"]
+    outcome = state.result(raise_on_failure=False)
+    from lifeboat.outcome import RunOutcome
+
+    if not isinstance(outcome, RunOutcome):
+        fail(f"the flow run ended without a result: {state.message}")
+    out.print(_summary(outcome))
+    out.print(f"journal: {outcome.journal}")
+    raise typer.Exit(EXIT_OK if outcome.status == "succeeded" else EXIT_FAILED)
+
+
+def _watch(runs: Path, since: float, worker: threading.Thread) -> None:
+    """Show each step's latest status, read from the journal as it is written."""
+    journal: Path | None = None
+    with Live(Table(), console=out, refresh_per_second=4, transient=False) as live:
+        while worker.is_alive():
+            journal = journal or _newest_journal(runs, since)
+            if journal is not None and journal.exists():
+                live.update(_progress(read(journal)))
+            time.sleep(0.25)
+        if journal is not None and journal.exists():
+            live.update(_progress(read(journal)))
+
+
+def _newest_journal(runs: Path, since: float) -> Path | None:
+    if not runs.exists():
+        return None
+    fresh = [p for p in runs.glob("*/journal.jsonl") if p.stat().st_mtime >= since - 1]
+    return max(fresh, key=lambda p: p.stat().st_mtime, default=None)
+
+
+def _progress(entries: list[Entry]) -> Table:
+    table = Table(title=f"run {entries[0].run_id}" if entries else "starting")
+    for column in ("step", "status", "detail"):
+        table.add_column(column, overflow="fold")
+    status: dict[str, tuple[str, str]] = {}
+    words = {
+        "step.started": "running",
+        "step.succeeded": "succeeded",
+        "step.failed": "failed",
+        "step.skipped": "skipped",
+        "step.retried": "retrying",
+        "approval.asked": "waiting for approval",
+    }
+    for entry in entries:
+        if entry.step_id and entry.event in words:
+            detail = entry.error or entry.summary or ""
+            if entry.event == "approval.asked":
+                detail = f"lifeboat approve {entry.run_id} --by NAME   (or in the Prefect UI)"
+            status[entry.step_id] = (words[entry.event], detail)
+    for step_id, (word, detail) in status.items():
+        table.add_row(step_id, f"[{STYLE.get(word, '')}]{word}[/]", detail)
+    return table
+
+
+def _summary(outcome: Any) -> Table:
+    table = Table(
+        title=f"{outcome.runbook_id} {outcome.version}: {outcome.mode} run {outcome.status.value}"
+    )
+    for column in ("step", "status", "duration", "summary"):
+        table.add_column(column, overflow="fold")
+    for step in [*outcome.steps, *outcome.rollbacks]:
+        word = step.status.value + (" (tolerated)" if step.tolerated else "")
+        table.add_row(
+            step.step_id,
+            f"[{STYLE.get(step.status.value, '')}]{word}[/]",
+            f"{step.duration_ms / 1000:.2f} s",
+            step.error or step.summary,
+        )
+    return table
+
+
+def approve(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="The run (flow run) id.")],
+    by: Annotated[str, typer.Option("--by", help="Your name, recorded as the approver.")],
+    reject: Annotated[bool, typer.Option("--reject", help="Reject instead.")] = False,
+    comment: Annotated[str, typer.Option(help="Why.")] = "",
+    confirm: Annotated[str, typer.Option(help="The target's name, when the gate asks.")] = "",
+) -> None:
+    """Answer a run's approval gate from the terminal."""
+    from lifeboat import server
+
+    try:
+        flow_run_id = UUID(run_id)
+    except ValueError:
+        fail(f"{run_id!r} is not a run id (a UUID, as shown by 'lifeboat run')", EXIT_INVALID)
+    server.api_url(Settings(), start_if_needed=False)
+    from prefect.client.orchestration import get_client
+    from prefect.flow_runs import resume_flow_run
+
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(flow_run_id).state
+    if state is None or not state.is_paused():
+        fail(
+            f"run {run_id} is not waiting for an approval (state: "
+            f"{state.name if state else 'unknown'})"
+        )
+    resume_flow_run(
+        flow_run_id,
+        run_input={"approved": not reject, "approver": by, "comment": comment, "confirm": confirm},
+    )
+    out.print(f"{'rejected' if reject else 'approved'} run {run_id} as {by}")
+
+
+def server_command(
+    action: Annotated[str, typer.Argument(help="start, stop or status")],
+) -> None:
+    """Start, stop or show the local Prefect server (with its UI) under LIFEBOAT_HOME."""
+    from lifeboat import server
+
+    settings = Settings()
+    if action == "start":
+        state = server.start(settings)
+        out.print(
+            f"Prefect server: {state.url} (UI: {state.url.removesuffix('/api')}), "
+            f"pid {state.pid}, log {state.log}"
+        )
+    elif action == "stop":
+        out.print("stopped" if server.stop(settings) else "no local server was running")
+    elif action == "status":
+        current = server.running(settings)
+        if current is None:
+            err.print("no local Prefect server running")
+            raise typer.Exit(EXIT_FAILED)
+        out.print(f"running: {current.url}, pid {current.pid}")
+    else:
+        fail(f"unknown action {action!r}: use start, stop or status", EXIT_INVALID)

@@ -1,0 +1,73 @@
+"""The run context: everything a running step may use, and nothing Prefect-specific.
+
+Flows build one ``RunContext`` per run and hand it to the engine; checks and actions see it
+through the ``StepContext`` protocol of ``lifeboat.registry``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lifeboat.journal import Journal, RunbookIdentity
+from lifeboat.outcome import StepOutcome
+from lifeboat.plan import Mode, Plan, scope_for
+from lifeboat.redact import Redactor
+from lifeboat.registry import StepRegistry
+from lifeboat.runbook import LoadedRunbook, Runbook
+from lifeboat.runbook.templates import Scope
+from lifeboat.settings import Settings
+
+_fallback = logging.getLogger("lifeboat.run")
+
+
+@dataclass
+class RunContext:
+    run_id: str
+    mode: Mode
+    loaded: LoadedRunbook
+    params: dict[str, Any]
+    plan: Plan
+    settings: Settings
+    registry: StepRegistry
+    journal: Journal
+    redactor: Redactor
+    initiator: str
+    reason: str = ""
+    incident: str = ""
+    detected_at: str = ""
+    auto_approver: str | None = None  # set by `lifeboat run --yes`: who approved in advance
+    logger: Callable[[str], None] = _fallback.info
+    outcomes: dict[str, StepOutcome] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def runbook(self) -> Runbook:
+        return self.loaded.runbook
+
+    def scope(self) -> Scope:
+        run = {
+            "mode": self.mode,
+            "reason": self.reason,
+            "incident": self.incident,
+            "detected_at": self.detected_at,
+            "id": self.run_id,
+        }
+        return scope_for(self.runbook, self.params, run)
+
+    def log(self, message: str) -> None:
+        self.logger(self.redactor.text(message))
+
+    def record(self, outcome: StepOutcome) -> None:
+        with self._lock:
+            self.outcomes[outcome.step_id] = outcome
+
+
+def identity(loaded: LoadedRunbook) -> RunbookIdentity:
+    rb = loaded.runbook
+    return RunbookIdentity(
+        id=rb.id, version=rb.version, sha256=loaded.sha256, git_commit=loaded.git_commit
+    )

@@ -1,0 +1,246 @@
+"""Real local services standing in for production, all on 127.0.0.1 (DESIGN.md, "Real parts").
+
+``Sandbox`` composes one moto server (S3 in every region + Route 53), one OpenSSH ``sshd``
+per site, an SMTP server and an HTTP receiver; ``env()`` gives the variables that point
+Lifeboat (or any AWS/SSH/SMTP client) at them, and ``sandbox.json`` in the state dir lets
+another process report ``status`` and stop the process-based services with ``down``.
+
+Tests use the same launchers through session fixtures (tests/conftest.py), one per service,
+so a test pays only for what it needs. Nothing here imports Prefect: the sandbox serves the
+engine, it is not part of it.
+
+moto and sshd are child processes (own pids, in ``sandbox.json``, stoppable by ``down``);
+SMTP and the receiver are threads of the process that called ``start()``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from lifeboat.sandbox.errors import SandboxError, ServiceStartError
+from lifeboat.sandbox.receiver import Receiver
+from lifeboat.sandbox.s3 import DEFAULT_REGION, MotoServer, aws_client, aws_env
+from lifeboat.sandbox.smtp import SmtpServer
+from lifeboat.sandbox.sshd import DEFAULT_SITES, SshdSite, SshdSites, SshEndpoint
+from lifeboat.sandbox.state import (
+    SandboxState,
+    ServiceRecord,
+    down,
+    read_state,
+    state_path,
+    status,
+    write_state,
+)
+
+__all__ = [
+    "DEFAULT_REGION",
+    "DEFAULT_SITES",
+    "MotoServer",
+    "Receiver",
+    "Sandbox",
+    "SandboxError",
+    "SandboxState",
+    "ServiceRecord",
+    "ServiceStartError",
+    "SmtpServer",
+    "SshEndpoint",
+    "SshdSite",
+    "SshdSites",
+    "aws_client",
+    "aws_env",
+    "down",
+    "read_state",
+    "status",
+    "write_state",
+]
+
+
+class Sandbox:
+    """Every sandbox service, started together, described in ``<state_dir>/sandbox.json``.
+
+    A part passed in (``s3=``, ``sshd=``, ``smtp=``, ``receiver=``) is *adopted*: used as it
+    is (started if it is not running) but never stopped by this object, so session
+    fixtures can share their services with a composed sandbox. Parts not passed in are
+    created under ``state_dir`` (``s3/``, ``ssh/``, ``mail/``, ``webhooks/``) and owned.
+    ``sites`` is ignored when ``sshd`` is given. ``die_with_parent=False`` lets moto and
+    sshd outlive this process (for a CLI ``up``); the threads never do.
+    """
+
+    def __init__(
+        self,
+        state_dir: Path,
+        sites: Sequence[str] = DEFAULT_SITES,
+        *,
+        region: str = DEFAULT_REGION,
+        die_with_parent: bool = True,
+        s3: MotoServer | None = None,
+        sshd: SshdSites | None = None,
+        smtp: SmtpServer | None = None,
+        receiver: Receiver | None = None,
+    ) -> None:
+        self.state_dir = state_dir
+        self.region = region
+        self.started_at: float | None = None
+        self._adopted = {
+            name
+            for name, part in (("s3", s3), ("sshd", sshd), ("smtp", smtp), ("receiver", receiver))
+            if part is not None
+        }
+        self.s3 = s3 or MotoServer(state_dir / "s3", die_with_parent=die_with_parent)
+        self.sshd = sshd or SshdSites(
+            state_dir / "ssh", tuple(sites), die_with_parent=die_with_parent
+        )
+        self.smtp = smtp or SmtpServer(state_dir / "mail")
+        self.receiver = receiver or Receiver(state_dir / "webhooks")
+
+    def start(self) -> Self:
+        """Start what is not running: processes first (their start-ups overlap), then threads.
+
+        On any failure everything this object started is stopped again before raising.
+        """
+        try:
+            pending_s3 = not self.s3.running
+            if pending_s3:
+                self.s3.launch()
+            self.sshd.launch()  # only the sites not running yet
+            if pending_s3:
+                self.s3.wait_ready()
+            self.sshd.wait_ready()
+            if not self.smtp.running:
+                self.smtp.start()
+            if not self.receiver.running:
+                self.receiver.start()
+            self.started_at = time.time()
+            self.write_state()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop the owned parts (threads first, then processes) and remove ``sandbox.json``."""
+        if "receiver" not in self._adopted:
+            self.receiver.stop()
+        if "smtp" not in self._adopted:
+            self.smtp.stop()
+        if "sshd" not in self._adopted:
+            self.sshd.stop()
+        if "s3" not in self._adopted:
+            self.s3.stop()
+        state_path(self.state_dir).unlink(missing_ok=True)
+
+    def startup_seconds(self) -> dict[str, float | None]:
+        """How long each service took to become ready (None: adopted before it was timed)."""
+        times: dict[str, float | None] = {"s3": self.s3.startup_seconds}
+        for name, site in self.sshd.sites.items():
+            times[f"sshd:{name}"] = site.startup_seconds
+        times["smtp"] = self.smtp.startup_seconds
+        times["receiver"] = self.receiver.startup_seconds
+        return times
+
+    def env(self) -> dict[str, str]:
+        """Variables to export so Lifeboat and AWS, SSH and mail clients use the sandbox.
+
+        ``NO_PROXY`` keeps loopback traffic away from any HTTP proxy the machine has.
+        """
+        return {
+            **aws_env(self.s3.url, self.region),
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+            "LIFEBOAT_SMTP_URL": self.smtp.apprise_url(),
+            "LIFEBOAT_RECEIVER_URL": self.receiver.url,
+            "LIFEBOAT_KNOWN_HOSTS": str(self.sshd.known_hosts),
+            "LIFEBOAT_SSH_CONFIG": str(self.sshd.ssh_config),
+            "LIFEBOAT_SANDBOX_DIR": str(self.state_dir),
+        }
+
+    def state(self) -> SandboxState:
+        """What ``sandbox.json`` records for the services as they are now."""
+        owner = os.getpid()
+        records = [
+            ServiceRecord(
+                name="s3",
+                kind="process",
+                host=self.s3.host,
+                port=self.s3.port,
+                pid=self._pid_of(self.s3.pid, "s3"),
+                marker=self.s3.marker,
+                url=self.s3.url,
+                log=self.s3.log_file,
+            )
+        ]
+        for name, site in self.sshd.sites.items():
+            records.append(
+                ServiceRecord(
+                    name=f"sshd:{name}",
+                    kind="process",
+                    host=site.host,
+                    port=site.port,
+                    pid=self._pid_of(site.pid, name),
+                    marker=site.marker,
+                    url=f"ssh://{site.user}@{site.host}:{site.port}",
+                    log=site.log_file,
+                    details={"host_key_fingerprint": site.host_key.fingerprint},
+                )
+            )
+        records.append(
+            ServiceRecord(
+                name="smtp",
+                kind="in-process",
+                host=self.smtp.host,
+                port=self.smtp.port,
+                pid=owner,
+                url=self.smtp.url,
+                details={"maildir": str(self.smtp.maildir)},
+            )
+        )
+        records.append(
+            ServiceRecord(
+                name="receiver",
+                kind="in-process",
+                host=self.receiver.host,
+                port=self.receiver.port,
+                pid=owner,
+                url=self.receiver.url,
+                details={"inbox": str(self.receiver.inbox)},
+            )
+        )
+        started = self.started_at if self.started_at is not None else time.time()
+        return SandboxState(
+            state_dir=self.state_dir,
+            owner_pid=owner,
+            started_at=started,
+            services=records,
+            env=self.env(),
+        )
+
+    def write_state(self, state_dir: Path | None = None) -> Path:
+        """Write ``sandbox.json`` (to ``state_dir``, default this sandbox's); return its path."""
+        return write_state(state_dir or self.state_dir, self.state())
+
+    @staticmethod
+    def read_state(state_dir: Path) -> SandboxState:
+        """Read a ``sandbox.json`` written by any process (see ``lifeboat.sandbox.state``)."""
+        return read_state(state_dir)
+
+    @staticmethod
+    def _pid_of(pid: int | None, what: str) -> int:
+        if pid is None:
+            raise SandboxError(f"{what} is not running: start the sandbox first")
+        return pid
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

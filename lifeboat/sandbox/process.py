@@ -1,0 +1,290 @@
+"""Child processes for the sandbox: start in their own session, health-check, stop for good.
+
+Real services (moto, sshd) run as separate processes so that a test can kill one and watch
+Lifeboat cope, and so that ``lifeboat sandbox down`` in another process can stop them by
+pid. Three rules keep a machine clean, even when a test fails or pytest is killed:
+
+- each child starts in a new session (its own process group, no terminal signals);
+- with ``die_with_parent`` the child is started through ``setpriv --pdeathsig TERM``, so
+  the kernel sends it SIGTERM when the thread that started it dies (pytest killed with
+  SIGKILL included). Start services from the main thread: the signal follows the *thread*;
+- ``stop`` terminates the process *and its descendants* (sshd forks one child per
+  connection, in a session of its own), waits, then SIGKILLs whatever is left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from lifeboat.sandbox.errors import SandboxError, ServiceStartError, log_tail
+from lifeboat.sandbox.ports import LOOPBACK, free_port, wait_until
+
+_PROC = Path("/proc")
+_PORT_ATTEMPTS = 3
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name (state is [0], ppid is [1])."""
+    try:
+        raw = (_PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    return raw[raw.rfind(")") + 2 :].split()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` runs; a zombie (exited, not yet reaped) counts as gone."""
+    fields = _stat_fields(pid)
+    return fields is not None and fields[0] not in ("Z", "X")
+
+
+def pid_cmdline(pid: int) -> str:
+    """The command line of ``pid`` joined by spaces ("" when it is gone)."""
+    try:
+        raw = (_PROC / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return ""
+    return raw.replace(b"\0", b" ").decode("utf-8", errors="replace").strip()
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process whose parent chain leads to ``pid``, children first."""
+    parents: dict[int, list[int]] = {}
+    for entry in _PROC.iterdir():
+        if entry.name.isdigit() and (fields := _stat_fields(int(entry.name))) is not None:
+            parents.setdefault(int(fields[1]), []).append(int(entry.name))
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        kids = parents.get(todo.pop(), [])
+        found.extend(kids)
+        todo.extend(kids)
+    return found
+
+
+def listens_on(pid: int, port: int) -> bool:
+    """Whether ``pid`` itself holds a listening TCP socket on loopback ``port``.
+
+    A probe alone cannot tell our server from another one on the same port (a stale
+    server, or one that won the race for a "free" port): this asks the kernel who owns it.
+    """
+    wanted = f"0100007F:{port:04X}"
+    inodes = set()
+    try:
+        lines = (_PROC / "net" / "tcp").read_text().splitlines()[1:]
+    except OSError:
+        return False
+    for line in lines:
+        fields = line.split()
+        if fields[1] == wanted and fields[3] == "0A":  # 0A: LISTEN
+            inodes.add(f"socket:[{fields[9]}]")
+    try:
+        fds = list((_PROC / str(pid) / "fd").iterdir())
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(fd) in inodes:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def terminate_pid(pid: int, *, expect: str | None = None, timeout: float = 5.0) -> bool:
+    """SIGTERM ``pid`` and its descendants, SIGKILL them after ``timeout``; True if it ran.
+
+    ``expect`` guards against pid reuse when stopping from a state file written long ago:
+    the process is left alone unless its command line contains that text.
+    """
+    if not pid_alive(pid) or (expect is not None and expect not in pid_cmdline(pid)):
+        return False
+    targets = [*descendants(pid), pid]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for target in targets:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(target, sig)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(pid_alive(t) for t in targets):
+            time.sleep(0.02)
+        if not any(pid_alive(t) for t in targets):
+            break
+    return True
+
+
+def spawn(
+    argv: list[str], log_file: Path, *, env: dict[str, str] | None, die_with_parent: bool
+) -> subprocess.Popen[bytes]:
+    """Start ``argv`` in a new session with stdout and stderr appended to ``log_file``."""
+    setpriv = shutil.which("setpriv") if die_with_parent else None
+    if setpriv is not None:
+        argv = [setpriv, "--pdeathsig", "TERM", "--", *argv]
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with log_file.open("ab") as log:
+            return subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+    except OSError as exc:
+        raise SandboxError(f"cannot run {argv[0]}: {exc}") from exc
+
+
+class _Exited(Exception):
+    """The child died before it became ready (internal to ``wait_ready``)."""
+
+
+class ProcessService(ABC):
+    """One service in a child process, on a loopback port, with a log file.
+
+    Subclasses say how to run it (``command``), what to write first (``prepare``) and how
+    to tell it is ready (``probe``). ``launch`` and ``wait_ready`` are separate so that a
+    composition can launch everything first and then wait: start-up times overlap.
+    """
+
+    service = "service"
+
+    def __init__(
+        self, log_file: Path, *, port: int | None, die_with_parent: bool, timeout: float
+    ) -> None:
+        self.log_file = log_file
+        self.host = LOOPBACK
+        self.die_with_parent = die_with_parent
+        self.timeout = timeout
+        self.startup_seconds: float | None = None
+        self._fixed_port = port
+        self._port = port
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
+        self._launched_at = 0.0
+
+    @abstractmethod
+    def command(self) -> list[str]:
+        """The argv that runs the service in the foreground on ``self.port``."""
+
+    @abstractmethod
+    def probe(self) -> bool:
+        """Whether the service answers like itself (not merely that the port is open)."""
+
+    def prepare(self) -> None:
+        """Write whatever the service reads at start (config, keys); port is chosen."""
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+
+    def environment(self) -> dict[str, str] | None:
+        """The child's environment; None inherits ours."""
+        return None
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise SandboxError(f"{self.service} has no port yet: call start() first")
+        return self._port
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def launch(self) -> None:
+        """Choose a port (unless fixed), prepare, and start the child; do not wait."""
+        if self.running:
+            raise SandboxError(f"{self.service} is already running (pid {self.pid})")
+        self._reap()
+        if self._fixed_port is None:
+            self._port = free_port(self.host)
+        self.prepare()
+        self._log_offset = self.log_file.stat().st_size if self.log_file.exists() else 0
+        self._launched_at = time.monotonic()
+        self._proc = spawn(
+            self.command(),
+            self.log_file,
+            env=self.environment(),
+            die_with_parent=self.die_with_parent,
+        )
+
+    def wait_ready(self) -> None:
+        """Wait until ``probe`` passes; relaunch on a fresh port if ours was taken meanwhile.
+
+        On failure the child is stopped and ``ServiceStartError`` carries the log's tail.
+        """
+        try:
+            for attempt in range(1, _PORT_ATTEMPTS + 1):
+                what = f"{self.service} on {self.host}:{self.port}"
+                try:
+                    wait_until(self._ready_or_exited, self.timeout, what)
+                except _Exited as exc:
+                    tail = self._tail()
+                    retry = self._fixed_port is None and attempt < _PORT_ATTEMPTS
+                    if retry and "in use" in tail.lower():
+                        self.launch()
+                        continue
+                    raise ServiceStartError(self.service, str(exc), self.log_file, tail) from None
+                except SandboxError as exc:
+                    raise ServiceStartError(
+                        self.service, str(exc), self.log_file, self._tail()
+                    ) from None
+                self.startup_seconds = time.monotonic() - self._launched_at
+                return
+        except BaseException:
+            self.stop()
+            raise
+
+    def start(self) -> Self:
+        """Launch and wait until ready; returns self for ``x = Service(...).start()``."""
+        self.launch()
+        self.wait_ready()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Terminate the child and its descendants and reap it; harmless when stopped."""
+        if self._proc is None:
+            return
+        terminate_pid(self._proc.pid, timeout=timeout)
+        self._reap()
+
+    def _reap(self) -> None:
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout=5.0)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            self._proc = None
+
+    def _ready_or_exited(self) -> bool:
+        if self._proc is None:
+            raise _Exited("the process was not started")
+        code = self._proc.poll()
+        if code is not None:
+            raise _Exited(f"the process exited with code {code}")
+        return listens_on(self._proc.pid, self.port) and self.probe()
+
+    def _tail(self) -> str:
+        return log_tail(self.log_file, offset=self._log_offset)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,339 @@
+"""The runbook flow against a real Prefect server (one per test session)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import State
+from prefect.flow_runs import resume_flow_run
+
+from flows.run import run_runbook
+from lifeboat.journal import read, verify
+from lifeboat.outcome import RunOutcome
+
+pytestmark = pytest.mark.usefixtures("prefect_server", "lifeboat_home")
+
+HEAD = """\
+id: {id}
+version: 1.0.0
+title: Flow test
+owner: sre@example.com
+stakeholders:
+  oncall: {{channels: ["json://127.0.0.1:9/"], in_drills: false}}
+steps:
+"""
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def runbook(tmp_path: Path) -> Callable[[str], str]:
+    def _write(steps: str) -> str:
+        path = tmp_path / "flow-test.yaml"
+        path.write_text(HEAD.format(id="flow-test") + steps)
+        return str(path)
+
+    return _write
+
+
+def run(path: str, **kwargs: Any) -> tuple[State[RunOutcome], RunOutcome]:
+    state: State[RunOutcome] = run_runbook(path, return_state=True, **kwargs)  # type: ignore[assignment]
+    outcome = state.result(raise_on_failure=False)
+    assert isinstance(outcome, RunOutcome), outcome
+    return state, outcome
+
+
+def events(outcome: RunOutcome) -> list[tuple[str, str | None]]:
+    return [(e.event, e.step_id) for e in read(Path(outcome.journal))]
+
+
+def test_happy_path_is_journaled_and_visible_in_prefect(
+    runbook: Callable[[str], str], http_server: str
+) -> None:
+    port = http_server.rsplit(":", 1)[1]
+    state, outcome = run(
+        runbook(
+            f"  - {{id: up, check: http.status, with: {{url: '{http_server}/health'}}}}\n"
+            f"  - {{id: port, check: tcp.open, with: {{host: 127.0.0.1, port: {port}}}}}\n"
+        ),
+        reason="weekly drill",
+    )
+    assert state.is_completed()
+    assert [s.status for s in outcome.steps] == ["succeeded", "succeeded"]
+    assert events(outcome) == [
+        ("run.started", None),
+        ("step.started", "up"),
+        ("step.succeeded", "up"),
+        ("step.started", "port"),
+        ("step.succeeded", "port"),
+        ("run.ended", None),
+    ]
+    assert verify(Path(outcome.journal)).ok
+
+    async def task_names() -> list[str]:
+        async with get_client() as client:
+            from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+            runs = await client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(outcome.run_id)]))
+            )
+            return sorted(r.name for r in runs)
+
+    import asyncio
+
+    assert asyncio.run(task_names()) == ["port", "up"]
+
+
+def test_failing_check_aborts_and_skips_the_rest(runbook: Callable[[str], str]) -> None:
+    port = closed_port()
+    state, outcome = run(
+        runbook(
+            "  - {id: down, check: tcp.open, "
+            f"with: {{host: 127.0.0.1, port: {port}, timeout: 1}}}}\n"
+            "  - {id: after, check: wait, with: {duration: 10ms}}\n"
+        )
+    )
+    assert state.is_failed()
+    assert f"down: 127.0.0.1:{port}: connection failed" in (state.message or "")
+    assert [(s.step_id, s.status) for s in outcome.steps] == [
+        ("down", "failed"),
+        ("after", "skipped"),
+    ]
+    assert events(outcome)[-2:] == [("step.skipped", "after"), ("run.ended", None)]
+
+
+def test_retries_are_journaled(runbook: Callable[[str], str]) -> None:
+    port = closed_port()
+    _, outcome = run(
+        runbook(
+            "  - {id: flaky, check: tcp.open, "
+            f"with: {{host: 127.0.0.1, port: {port}, timeout: 1}},"
+            " retries: 2, retry_delay: 10ms}\n"
+        )
+    )
+    assert [e for e in events(outcome) if e[1] == "flaky"] == [
+        ("step.started", "flaky"),
+        ("step.retried", "flaky"),
+        ("step.started", "flaky"),
+        ("step.retried", "flaky"),
+        ("step.started", "flaky"),
+        ("step.failed", "flaky"),
+    ]
+    assert outcome.steps[0].attempts == 3
+
+
+def test_timeout_fails_the_step(runbook: Callable[[str], str]) -> None:
+    started = time.perf_counter()
+    _, outcome = run(runbook("  - {id: slow, check: wait, with: {duration: 5s}, timeout: 300ms}\n"))
+    assert time.perf_counter() - started < 4
+    assert outcome.steps[0].error == "wait: did not finish within 0.3 s"
+
+
+def test_independent_steps_run_together(runbook: Callable[[str], str]) -> None:
+    started = time.perf_counter()
+    _, outcome = run(
+        runbook(
+            "  - {id: one, check: wait, with: {duration: 1s}}\n"
+            "  - {id: two, check: wait, with: {duration: 1s}, needs: []}\n"
+        )
+    )
+    elapsed = time.perf_counter() - started
+    assert [s.status for s in outcome.steps] == ["succeeded", "succeeded"]
+    one, two = outcome.steps
+    assert one.started and two.started and one.ended and two.ended
+    assert one.started < two.ended and two.started < one.ended, "the two waits overlapped"
+    assert elapsed < 4, elapsed
+
+
+def test_continue_tolerates_a_failure(runbook: Callable[[str], str]) -> None:
+    port = closed_port()
+    state, outcome = run(
+        runbook(
+            f"  - {{id: down, check: tcp.open, with: {{host: 127.0.0.1, port: {port}}},"
+            " on_failure: continue}\n"
+            "  - {id: after, check: wait, with: {duration: 10ms}}\n"
+        )
+    )
+    assert state.is_completed()
+    assert [(s.status, s.tolerated) for s in outcome.steps] == [
+        ("failed", True),
+        ("succeeded", False),
+    ]
+
+
+def test_drill_skips_live_only(runbook: Callable[[str], str]) -> None:
+    _, outcome = run(
+        runbook(
+            "  - {id: risky, check: wait, with: {duration: 10ms}, live_only: true}\n"
+            "  - {id: tell, notify: incident.update, to: [oncall]}\n"
+        ),
+        mode="drill",
+    )
+    risky, tell = outcome.steps
+    assert risky.status == "skipped" and risky.summary == "drill: would wait duration=10ms"
+    assert tell.status == "succeeded" and tell.summary == "sent to 0 of 1 channels"
+    assert tell.evidence["deliveries"][0]["why"] == "drill: stakeholder not in drills"
+
+
+GATE = (
+    "  - {id: go, approval: {prompt: 'Go?', timeout: %s}}\n"
+    "  - {id: after, check: wait, with: {duration: 10ms}}\n"
+)
+
+
+def answer_when_paused(run_input: dict[str, Any]) -> threading.Thread:
+    """Answer the first paused flow run of the session's server, as an approver would."""
+
+    def answer() -> None:
+        import asyncio
+
+        from prefect.client.schemas.filters import (
+            FlowRunFilter,
+            FlowRunFilterState,
+            FlowRunFilterStateName,
+        )
+
+        async def paused() -> UUID | None:
+            async with get_client() as client:
+                runs = await client.read_flow_runs(
+                    flow_run_filter=FlowRunFilter(
+                        state=FlowRunFilterState(name=FlowRunFilterStateName(any_=["Paused"]))
+                    )
+                )
+                return runs[0].id if runs else None
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            run_id = asyncio.run(paused())
+            if run_id:
+                time.sleep(0.2)  # the input form is created right after the pause
+                resume_flow_run(run_id, run_input=run_input)
+                return
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_approval_through_resume(runbook: Callable[[str], str]) -> None:
+    answering = answer_when_paused({"approved": True, "approver": "bob", "comment": "go"})
+    state, outcome = run(runbook(GATE % "30s"), initiator="alice")
+    answering.join(5)
+    assert state.is_completed(), state.message
+    assert outcome.steps[0].actor == "bob"
+    answered = [e for e in read(Path(outcome.journal)) if e.event == "approval.answered"]
+    assert [(e.actor, e.summary) for e in answered] == [("bob", "approved: go")]
+
+
+def test_rejection_aborts(runbook: Callable[[str], str]) -> None:
+    answering = answer_when_paused({"approved": False, "approver": "carol", "comment": "no"})
+    state, outcome = run(runbook(GATE % "30s"))
+    answering.join(5)
+    assert state.is_failed()
+    assert outcome.steps[0].error == "rejected by carol: no"
+    assert outcome.steps[1].status == "skipped"
+
+
+def test_approval_timeout_fails_the_step(runbook: Callable[[str], str]) -> None:
+    state, outcome = run(runbook(GATE % "2s"))
+    assert state.is_failed()
+    assert outcome.steps[0].error == "no approval within 2 s"
+
+
+def test_yes_approves_in_advance_and_says_so(runbook: Callable[[str], str]) -> None:
+    state, outcome = run(runbook(GATE % "30s"), auto_approver="alice")
+    assert state.is_completed()
+    assert outcome.steps[0].actor == "alice (--yes)"
+
+
+def test_cli_run_of_a_shipped_runbook_is_readable_from_the_api(
+    prefect_server: str, lifeboat_home: Path, repo: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PREFECT_API_URL": prefect_server, "LIFEBOAT_HOME": str(lifeboat_home)}
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "lifeboat"),
+            "run",
+            str(repo / "runbooks" / "orchestrator-health.yaml"),
+            "-p",
+            f"prefect_api={prefect_server}",
+            "--reason",
+            "test",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "orchestrator-health 1.0.0: drill run succeeded" in result.stdout
+    (journal,) = (lifeboat_home / "runs").glob("*/journal.jsonl")
+    run_id = UUID(journal.parent.name)
+    assert verify(journal).ok
+
+    async def from_api() -> tuple[str, list[str], list[str]]:
+        import asyncio  # noqa: F401
+
+        from prefect.client.schemas.filters import (
+            FlowRunFilter,
+            FlowRunFilterId,
+            LogFilter,
+            LogFilterFlowRunId,
+        )
+
+        async with get_client() as client:
+            flow_run = await client.read_flow_run(run_id)
+            tasks = await client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id]))
+            )
+            logs = await client.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id]))
+            )
+            assert flow_run.state is not None
+            return (
+                flow_run.state.type.value,
+                sorted(t.name for t in tasks),
+                [log.message for log in logs],
+            )
+
+    import asyncio
+
+    state, tasks, logs = asyncio.run(from_api())
+    assert state == "COMPLETED"
+    assert tasks == ["api-again", "api-health", "report", "settle"]
+    assert any("api-health:" in message and "answered 200" in message for message in logs)
+
+
+def test_cli_run_refuses_an_invalid_runbook_before_starting(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: x\n")
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "lifeboat"), "run", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == "Error: runbook invalid, 4 errors"
