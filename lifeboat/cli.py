@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from lifeboat import __version__, cli_run
+from lifeboat import __version__, cli_run, cli_sandbox
 from lifeboat.console import EXIT_FAILED, EXIT_INVALID, EXIT_OK, err, fail, load_or_exit, out
 from lifeboat.errors import LifeboatError, ParameterError, RunbookInvalid
 
@@ -156,6 +156,7 @@ app.command("demo")(demo)
 app.command("run")(cli_run.run)
 app.command("approve")(cli_run.approve)
 app.command("server")(cli_run.server_command)
+app.command("sandbox")(cli_sandbox.sandbox_command)
 
 
 def main() -> None:

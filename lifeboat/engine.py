@@ -38,9 +38,27 @@ class Executor(Protocol):
 
 def execute_step(ctx: RunContext, step: AnyStep, attempt: int = 1) -> StepOutcome:
     """One attempt at a check, action or notify step (what a Prefect task wraps)."""
-    if isinstance(step, NotifyStep):
-        return deliver(ctx, step)
-    return run_step(ctx, step, attempt)
+    try:
+        if isinstance(step, NotifyStep):
+            return deliver(ctx, step)
+        return run_step(ctx, step, attempt)
+    except StepError:
+        raise
+    except Exception as exc:  # a bug or an unconverted vendor error: still one failed step
+        error = f"unexpected {type(exc).__name__}: {exc}"
+        kind = "notify" if isinstance(step, NotifyStep) else type(step).__name__[:-4].lower()
+        ctx.journal.append("step.failed", step_id=step.id, kind=kind, error=error)
+        ctx.record(
+            StepOutcome(
+                step_id=step.id,
+                kind=kind,
+                target=kind,
+                attempts=attempt,
+                status=StepStatus.failed,
+                error=ctx.redactor.text(error),
+            )
+        )
+        raise StepError(error) from exc
 
 
 def current_user() -> str:
@@ -75,7 +93,7 @@ def execute(ctx: RunContext, executor: Executor) -> RunOutcome:
     ctx.journal.append(
         "run.ended",
         summary=f"{status.value}: {summary}",
-        error=None if failure is None else ctx.outcomes[failure.id].error,
+        error=None if failure is None else _error_of(ctx, failure.id),
     )
     order = [p.id for p in ctx.plan.steps]
     return RunOutcome(
@@ -91,6 +109,11 @@ def execute(ctx: RunContext, executor: Executor) -> RunOutcome:
         started=started,
         ended=datetime.now(UTC),
     )
+
+
+def _error_of(ctx: RunContext, step_id: str) -> str | None:
+    outcome = ctx.outcomes.get(step_id)
+    return outcome.error if outcome else "failed without a recorded outcome"
 
 
 def _schedule(ctx: RunContext, executor: Executor) -> AnyStep | None:

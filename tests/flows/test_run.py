@@ -337,3 +337,81 @@ def test_cli_run_refuses_an_invalid_runbook_before_starting(tmp_path: Path) -> N
     )
     assert result.returncode == 2
     assert result.stderr.splitlines()[-1] == "Error: runbook invalid, 4 errors"
+
+
+def test_live_notify_reaches_webhook_and_mail(
+    tmp_path: Path, receiver: Any, smtp_server: Any
+) -> None:
+    path = tmp_path / "notify.yaml"
+    hook = f"json://127.0.0.1:{receiver.port}/notify-test"
+    mail = smtp_server.apprise_url(to="customers@example.com")
+    path.write_text(
+        "id: notify-test\nversion: 1.0.0\ntitle: Notify test\nowner: o\n"
+        f"stakeholders:\n  oncall: {{channels: ['{hook}']}}\n"
+        f"  customers: {{language: fr, channels: ['{mail}']}}\n"
+        "steps:\n  - {id: tell, notify: incident.opened, to: [oncall, customers]}\n"
+    )
+    before_hooks, before_mail = len(receiver.files()), len(smtp_server.files())
+    state, outcome = run(str(path), mode="live", incident="INC-42")
+    assert state.is_completed(), state.message
+    assert outcome.steps[0].summary == "sent to 2 of 2 channels"
+    body = receiver.wait_for(before_hooks + 1)[-1]
+    assert body.path == "/notify-test"
+    assert "incident.opened: Notify test" in str(body.json)
+    message = smtp_server.wait_for(before_mail + 1)[-1]
+    assert message["Subject"] == "incident.opened: Notify test"
+    text = message.get_body(preferencelist=("plain",))
+    assert text is not None and "Incident: INC-42" in text.get_content()
+
+
+def test_failed_delivery_fails_the_step_and_names_the_channel(
+    runbook: Callable[[str], str],
+) -> None:
+    port = closed_port()
+    path = runbook("  - {id: tell, notify: incident.opened, to: [oncall]}\n")
+    text = Path(path).read_text().replace("json://127.0.0.1:9/", f"json://127.0.0.1:{port}/x")
+    Path(path).write_text(text)
+    state, outcome = run(path, mode="live")
+    assert state.is_failed()
+    assert outcome.steps[0].error == f"delivery failed to oncall (json://127.0.0.1:{port}/x)"
+
+
+def test_killed_run_leaves_a_verifiable_prefix(
+    prefect_server: str, lifeboat_home: Path, runbook: Callable[[str], str]
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    path = runbook(
+        "  - {id: quick, check: wait, with: {duration: 10ms}}\n"
+        "  - {id: long, check: wait, with: {duration: 60s}}\n"
+    )
+    env = {**os.environ, "PREFECT_API_URL": prefect_server, "LIFEBOAT_HOME": str(lifeboat_home)}
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "lifeboat"), "run", path],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    journal: Path | None = None
+    while time.monotonic() < deadline:
+        found = list((lifeboat_home / "runs").glob("*/journal.jsonl"))
+        if found and ("step.started", "long") in [(e.event, e.step_id) for e in read(found[0])]:
+            journal = found[0]
+            break
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(10)
+    assert journal is not None, "the run never reached its second step"
+    result = verify(journal)
+    assert result.ok, result.problem
+    assert [(e.event, e.step_id) for e in read(journal)] == [
+        ("run.started", None),
+        ("step.started", "quick"),
+        ("step.succeeded", "quick"),
+        ("step.started", "long"),
+    ]

@@ -7,7 +7,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-import paramiko  # type: ignore[import-untyped]
+import paramiko  # type: ignore[import-untyped,unused-ignore]  # typed if types-paramiko is installed
 import pytest
 
 from lifeboat.sandbox.process import pid_alive
@@ -105,3 +105,14 @@ def test_stop_leaves_no_process(tmp_path: Path) -> None:
     assert not pid_alive(pid)
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", site.port), timeout=1).close()
+
+
+def test_start_again_brings_back_only_the_stopped_site(tmp_path: Path) -> None:
+    with SshdSites(tmp_path / "ssh", ["x", "y"]) as sites:
+        kept = sites["x"].pid
+        sites["y"].stop()
+        sites.start()
+        assert sites["x"].pid == kept
+        assert sites["y"].running
+        assert f"[127.0.0.1]:{sites['y'].port} " in sites.known_hosts.read_text()
+        assert _run(sites.endpoint("y"), ["echo", "back"]) == "back\n"
