@@ -81,7 +81,7 @@ def build_plan(
     scope = scope_for(runbook, params, run)
     graph = dependency_graph([s.model_dump(by_alias=True) for s in runbook.steps])
     steps = [
-        _planned(runbook.step(step_id), graph[step_id], scope, registry)
+        _planned(runbook.step(step_id), graph[step_id], scope, registry, runbook)
         for step_id in execution_order(runbook)
     ]
     return Plan(
@@ -94,7 +94,8 @@ def build_plan(
 
 
 def _planned(
-    step: AnyStep, needs: list[str], scope: templates.Scope, registry: StepRegistry
+    step: AnyStep, needs: list[str], scope: templates.Scope, registry: StepRegistry,
+    runbook: Runbook,
 ) -> PlannedStep:
     title = templates.render(step.title, scope) if step.title else step.id
     common = {"id": step.id, "title": title, "needs": needs, "live_only": step.live_only}
@@ -119,8 +120,7 @@ def _planned(
             kind="notify",
             target=step.notify.value,
             inputs={"to": step.to},
-            drill=f"{'skipped (live only): would send' if step.live_only else 'sends'} "
-            f"to {', '.join(step.to)}",
+            drill=_notify_in_drill(step, runbook),
             live=f"sends to {', '.join(step.to)}",
             rollback=None,
             mutating=False,
@@ -146,6 +146,16 @@ def _planned(
         mutating=bool(spec and spec.mutating),
         reversible=bool(spec is None or spec.reversible),
     )
+
+
+def _notify_in_drill(step: NotifyStep, runbook: Runbook) -> str:
+    """Drills page only stakeholders who asked for drill messages (``in_drills``)."""
+    if step.live_only:
+        return f"skipped (live only): would send to {', '.join(step.to)}"
+    told = [n for n in step.to if runbook.stakeholders[n].in_drills]
+    spared = [n for n in step.to if n not in told]
+    said = f"sends [DRILL] to {', '.join(told)}" if told else "sends nothing"
+    return said + (f"; not to {', '.join(spared)}" if spared else "")
 
 
 def _brief(inputs: dict[str, Any], limit: int = 80) -> str:

@@ -91,3 +91,13 @@ def test_live_only_notification_is_skipped_in_drills(with_steps: Callable[[str],
         "skipped (live only): would ask for approval",
     ]
     assert [s.live for s in plan.steps] == ["sends to oncall", "asks for approval"]
+
+
+def test_drills_notify_only_stakeholders_in_drills(with_steps: Callable[[str], Path]) -> None:
+    path = with_steps("  - {id: tell, notify: incident.opened, to: [oncall]}\n")
+    text = path.read_text()
+    plan = build_plan(load(path, registry=local), {"port": 443, "path": "x"}, local)
+    assert plan.steps[0].drill == "sends nothing; not to oncall"
+    path.write_text(text.replace("oncall: {channels:", "oncall: {in_drills: true, channels:"))
+    plan = build_plan(load(path, registry=local), {"port": 443, "path": "x"}, local)
+    assert plan.steps[0].drill == "sends [DRILL] to oncall"
