@@ -29,7 +29,9 @@ demo: setup
 	$(BIN)/lifeboat demo
 
 bench: setup
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	$(BIN)/python bench/validate.py
+	$(BIN)/python bench/overhead.py
 
 # Regenerate the committed JSON Schema after changing the model or registering a step.
 schema: setup

@@ -79,11 +79,19 @@ STEPS = [
 
 def runbook(n: int) -> str:
     count = 5 + n * 35 // (FILES - 1)  # 5 ... 40 steps
-    text = HEADER.format(n=n, major=1 + n % 4, minor=n % 7, count=count, rto=15 + n % 45,
-                         n_host=1 + n % 250, minute=n % 60)
+    text = HEADER.format(
+        n=n,
+        major=1 + n % 4,
+        minor=n % 7,
+        count=count,
+        rto=15 + n % 45,
+        n_host=1 + n % 250,
+        minute=n % 60,
+    )
     for i in range(1, count - 1):
         text += STEPS[(i + n) % len(STEPS)].format(
-            i=i, retries=i % 4, port=1 + (n * 97 + i) % 65535, first="s0-open")
+            i=i, retries=i % 4, port=1 + (n * 97 + i) % 65535, first="s0-open"
+        )
     return text + "  - {id: done, notify: incident.resolved, to: [customers, oncall]}\n"
 
 
@@ -123,8 +131,10 @@ def main() -> int:
         lifeboat = [str(LIFEBOAT), "validate", tmp]
         first = run(lifeboat)
         if first.returncode != 0 or f"{FILES} runbooks valid" not in first.stdout:
-            print(f"lifeboat validate exited {first.returncode}; the generated runbooks must be "
-                  f"valid:\n{first.stderr or first.stdout}")
+            print(
+                f"lifeboat validate exited {first.returncode}; the generated runbooks must be "
+                f"valid:\n{first.stderr or first.stdout}"
+            )
             return 1
         rows = ["| tool | files | median s | min s | per file ms |", "|---|---|---|---|---|"]
         notes: list[str] = []
@@ -134,19 +144,20 @@ def main() -> int:
         parse_only = [sys.executable, "-c", PARSE_ONLY, tmp]
         parsed = run(parse_only)
         if parsed.returncode == 0:
-            rows.append(row(f"parse-only floor: `python -c` {parsed.stdout.strip()}",
-                            timed(parse_only)))
+            rows.append(
+                row(f"parse-only floor: `python -c` {parsed.stdout.strip()}", timed(parse_only))
+            )
         else:
             notes.append(f"parse-only floor failed: {parsed.stderr.strip()[-300:]}")
 
-        checker = shutil.which("check-jsonschema",
-                               path=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+        checker = shutil.which(
+            "check-jsonschema", path=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+        )
         if checker:
             files = sorted(str(p) for p in Path(tmp).glob("*.yaml"))
             command = [checker, "--schemafile", str(ROOT / "runbook.schema.json"), *files]
             checked = run(command)
-            rows.append(row("`check-jsonschema --schemafile runbook.schema.json`",
-                            timed(command)))
+            rows.append(row("`check-jsonschema --schemafile runbook.schema.json`", timed(command)))
             if checked.returncode != 0:
                 notes.append(f"check-jsonschema exited {checked.returncode} (schema errors)")
         else:
@@ -157,8 +168,10 @@ def main() -> int:
         print(f"\nnote: {note}")
     median = statistics.median(lifeboat_times)
     verdict = "PASS" if median < TARGET_S else "FAIL"
-    print(f"\ntarget: lifeboat validate on {FILES} files under {TARGET_S:g} s: "
-          f"{verdict} (median {median:.3f} s)")
+    print(
+        f"\ntarget: lifeboat validate on {FILES} files under {TARGET_S:g} s: "
+        f"{verdict} (median {median:.3f} s)"
+    )
     return 0
 
 

@@ -88,23 +88,24 @@ def ssh_run(params: SshRunParams, ctx: StepContext) -> StepOutput:
 def ssh_reachable(params: SshReachableParams, ctx: StepContext) -> StepOutput:
     """Connect and log in to a host over SSH (its host key verified); run nothing."""
     target = _target(ctx, params.host)
+    pool = pool_for(ctx)
     try:
-        client = pool_for(ctx).client(target, timeout=params.timeout)
+        endpoint = pool.resolve(target)
+        client = pool.client(target, timeout=params.timeout)
     except SshError as exc:
         raise CheckFailed(exc.reason, target=f"{params.host} ({exc.target})") from exc
     transport = client.get_transport()
     assert transport is not None
     key = transport.get_remote_server_key()
-    address, port = transport.getpeername()[:2]
-    user = transport.get_username()
     evidence = {
         "host": params.host,
-        "endpoint": f"{user}@{address}:{port}",
+        "endpoint": str(endpoint),
+        "via": str(endpoint.jump) if endpoint.jump else None,
         "host_key_type": key.get_name(),
         "host_key_fingerprint": fingerprint(key),
     }
     return StepOutput(
-        summary=f"{params.host}: logged in as {user}, host key "
+        summary=f"{params.host}: logged in as {endpoint}, host key "
         f"{key.get_name()} {fingerprint(key)} verified",
         evidence=evidence,
     )

@@ -166,3 +166,9 @@ def run_runbook(
     failed = outcome.failed_step
     why = f"{failed.step_id}: {failed.error}" if failed else "failed"
     return Failed(message=ctx.redactor.text(why), data=outcome)
+
+
+def run_sync(runbook_path: str, **options: Any) -> State[RunOutcome]:
+    """Run the flow and return its final state (the CLI, tests and benchmarks use this)."""
+    state: State[RunOutcome] = run_runbook(runbook_path, return_state=True, **options)  # type: ignore[assignment]
+    return state

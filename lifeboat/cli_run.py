@@ -66,14 +66,14 @@ def run(
     settings = Settings()
     url = server.api_url(settings)
     out.print(f"Prefect API: {url}")
-    from flows.run import run_runbook  # after PREFECT_API_URL is settled
+    from flows.run import run_sync  # after PREFECT_API_URL is settled
 
     user = current_user()
     started = time.time()
     result: dict[str, Any] = {}
 
     def flow() -> None:
-        result["state"] = run_runbook(
+        result["state"] = run_sync(
             str(runbook.resolve()),
             mode=mode,
             params=given,
@@ -81,7 +81,6 @@ def run(
             incident=incident,
             initiator=user,
             auto_approver=user if yes else None,
-            return_state=True,
         )
 
     worker = threading.Thread(target=flow, name="lifeboat-flow")

@@ -26,6 +26,7 @@ from lifeboat.notify import deliver
 from lifeboat.outcome import RunOutcome, RunStatus, StepOutcome, StepStatus
 from lifeboat.plan import AnyStep
 from lifeboat.runbook.model import ActionStep, ApprovalStep, NotifyStep, OnFailure
+from lifeboat.ssh import close_pool
 
 
 class Executor(Protocol):
@@ -82,10 +83,13 @@ def execute(ctx: RunContext, executor: Executor) -> RunOutcome:
             "detected_at": ctx.detected_at,
         },
     )
-    failure = _schedule(ctx, executor)
-    rollbacks: list[StepOutcome] = []
-    if failure is not None and (failure.on_failure == OnFailure.rollback or ctx.mode == "live"):
-        rollbacks = _roll_back(ctx, executor)
+    try:
+        failure = _schedule(ctx, executor)
+        rollbacks: list[StepOutcome] = []
+        if failure is not None and (failure.on_failure == OnFailure.rollback or ctx.mode == "live"):
+            rollbacks = _roll_back(ctx, executor)
+    finally:
+        close_pool(ctx)  # one SSH connection per host per run: closed with the run
     status = RunStatus.failed if failure is not None else RunStatus.succeeded
     summary = f"failed at {failure.id}" if failure else "all steps done"
     if any(r.status == StepStatus.failed for r in rollbacks):

@@ -94,7 +94,10 @@ def build_plan(
 
 
 def _planned(
-    step: AnyStep, needs: list[str], scope: templates.Scope, registry: StepRegistry,
+    step: AnyStep,
+    needs: list[str],
+    scope: templates.Scope,
+    registry: StepRegistry,
     runbook: Runbook,
 ) -> PlannedStep:
     title = templates.render(step.title, scope) if step.title else step.id

@@ -73,14 +73,14 @@ class SshTarget:
 
 
 @dataclass(frozen=True)
-class _Endpoint:
+class Endpoint:
     """A target resolved against the SSH config: what we actually connect to."""
 
     hostname: str
     port: int
     user: str
     identity_file: str | None
-    jump: _Endpoint | None
+    jump: Endpoint | None
 
     def __str__(self) -> str:
         return f"{self.user}@{self.hostname}:{self.port}"
@@ -133,7 +133,7 @@ class SshPool:
 
     # --- resolving and connecting -------------------------------------------------------
 
-    def resolve(self, target: SshTarget, _depth: int = 0) -> _Endpoint:
+    def resolve(self, target: SshTarget, _depth: int = 0) -> Endpoint:
         """Apply ``~/.ssh/config`` (HostName, Port, User, IdentityFile, ProxyJump)."""
         cfg = self._lookup(target.address)
         if "proxycommand" in cfg and "proxyjump" not in cfg:
@@ -146,8 +146,12 @@ class SshPool:
             if _depth >= _MAX_JUMPS:
                 raise SshError(f"ProxyJump chain longer than {_MAX_JUMPS}", target=target.address)
             *rest, last = [hop.strip() for hop in spec.split(",")]
-            jump = self.resolve(_parse_hop(last, ",".join(rest) or None), _depth + 1)
-        return _Endpoint(
+            try:
+                hop = _parse_hop(last, ",".join(rest) or None)
+            except ValueError as exc:
+                raise SshError(f"bad ProxyJump {spec!r}: {exc}", target=target.address) from exc
+            jump = self.resolve(hop, _depth + 1)
+        return Endpoint(
             hostname=cfg.get("hostname", target.address),
             port=target.port or int(cfg.get("port", 22)),
             user=target.user or cfg.get("user") or getpass.getuser(),
@@ -162,7 +166,7 @@ class SshPool:
             if self._config is None:
                 try:
                     self._config = paramiko.SSHConfig.from_path(str(self.ssh_config))
-                except OSError as exc:
+                except (OSError, paramiko.SSHException) as exc:
                     raise SshError(f"cannot read SSH config {self.ssh_config}: {exc}") from exc
         return dict(self._config.lookup(address))
 
@@ -170,7 +174,7 @@ class SshPool:
         """The run's connection to ``target``, opened (and host-key checked) on first use."""
         return self._client(self.resolve(target), timeout or self.connect_timeout)
 
-    def _client(self, ep: _Endpoint, timeout: float) -> paramiko.SSHClient:
+    def _client(self, ep: Endpoint, timeout: float) -> paramiko.SSHClient:
         key = (ep.hostname, ep.port, ep.user)
         with self._lock:
             lock = self._locks.setdefault(key, threading.Lock())
@@ -179,6 +183,8 @@ class SshPool:
             transport = client.get_transport() if client else None
             if client and transport and transport.is_active():
                 return client
+            if client:  # the connection died (host rebooted, network cut): start afresh
+                client.close()
             sock = None
             if ep.jump is not None:
                 via = self._client(ep.jump, timeout).get_transport()
@@ -196,8 +202,10 @@ class SshPool:
             return client
 
     def _connect(
-        self, ep: _Endpoint, timeout: float, sock: paramiko.Channel | None
+        self, ep: Endpoint, timeout: float, sock: paramiko.Channel | None
     ) -> paramiko.SSHClient:
+        if ep.identity_file and not Path(ep.identity_file).is_file():
+            raise SshError(f"identity file {ep.identity_file} not found", target=str(ep))
         client = paramiko.SSHClient()
         client.set_missing_host_key_policy(_Reject())
         if self.known_hosts.is_file():
@@ -223,7 +231,8 @@ class SshPool:
         transport.set_keepalive(KEEPALIVE_S)
         return client
 
-    def _why(self, ep: _Endpoint, exc: Exception) -> str:
+    def _why(self, ep: Endpoint, exc: Exception) -> str:
+        """Why we refused or failed; host-key refusals also say how to fix them safely."""
         name = f"{ep.hostname}:{ep.port}"
         if isinstance(exc, paramiko.BadHostKeyException):
             return (
@@ -232,7 +241,7 @@ class SshPool:
                 f"presented {exc.key.get_name()} {fingerprint(exc.key)}; refusing to connect "
                 "(the host was rebuilt or is being impersonated). If the change is expected, "
                 "verify the new fingerprint out of band, then replace the entry: "
-                f"ssh-keygen -R '[{ep.hostname}]:{ep.port}' -f {self.known_hosts}"
+                f"ssh-keygen -R '{_known_name(ep)}' -f {self.known_hosts}"
             )
         if isinstance(exc, _UnknownHost):
             where = "" if self.known_hosts.is_file() else " (the file does not exist)"
@@ -242,14 +251,7 @@ class SshPool:
                 f"{fingerprint(exc.key)}: verify that fingerprint out of band, then add it: "
                 f"ssh-keyscan -p {ep.port} {ep.hostname} >> {self.known_hosts}"
             )
-        if isinstance(exc, paramiko.AuthenticationException):
-            key = ep.identity_file or "agent and default keys"
-            return f"authentication failed as {ep.user} ({key}): {exc}"
-        if isinstance(exc, TimeoutError):
-            return "connection timed out"
-        if isinstance(exc, OSError):
-            return f"connection failed: {exc.strerror or exc}"
-        return f"SSH handshake failed: {type(exc).__name__}: {exc}"
+        return _plain_why(ep, exc)
 
     # --- running commands --------------------------------------------------------------
 
@@ -261,7 +263,11 @@ class SshPool:
         sudo: bool = False,
         on_line: OnLine | None = None,
     ) -> CommandResult:
-        """Run ``argv`` (never a shell string) and wait at most ``timeout`` seconds."""
+        """Run ``argv`` (never a shell string); ``timeout`` covers connecting too.
+
+        ``on_line(stream, line)`` sees output as it arrives, so a long restart shows
+        progress in the step log; the result keeps at most ``OUTPUT_LIMIT`` per stream.
+        """
         if not argv:
             raise ValueError("argv must not be empty")
         command = shlex.join(["sudo", "-n", "--", *argv] if sudo else argv)
@@ -284,12 +290,10 @@ class SshPool:
                 f"`{command}` did not finish within {timeout:g} s; its channel was closed "
                 "and the remote process may still be running",
                 target=str(ep),
-                evidence={"stdout": out.text(), "stderr": err.text()},
+                evidence={"stdout_tail": out.text()[-2048:], "stderr_tail": err.text()[-2048:]},
             ) from exc
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            raise SshError(
-                f"lost the connection running `{command}`: {exc}", target=str(ep)
-            ) from exc
+            raise SshError(f"error while running `{command}`: {exc}", target=str(ep)) from exc
         finally:
             channel.close()
         transport = channel.get_transport()
@@ -298,7 +302,7 @@ class SshPool:
         elapsed = round((time.monotonic() - started) * 1000, 1)
         return CommandResult(status, out.text(), err.text(), elapsed)
 
-    def _session(self, ep: _Endpoint, timeout: float) -> paramiko.Channel:
+    def _session(self, ep: Endpoint, timeout: float) -> paramiko.Channel:
         """A new channel; a pooled connection that died since (host rebooted) is replaced once."""
         for attempt in (1, 2):
             transport = self._client(ep, timeout).get_transport()
@@ -311,7 +315,7 @@ class SshPool:
                 self._drop(ep)
         raise AssertionError("unreachable")
 
-    def _drop(self, ep: _Endpoint) -> None:
+    def _drop(self, ep: Endpoint) -> None:
         with self._lock:
             client = self._clients.pop((ep.hostname, ep.port, ep.user), None)
         if client is not None:
@@ -326,8 +330,25 @@ class SshPool:
             client.close()
 
 
+def _plain_why(ep: Endpoint, exc: Exception) -> str:
+    """Why a connection failed, for everything but host keys."""
+    if "No authentication methods available" in str(exc):
+        return (
+            "no key to log in with: set the host's identity_file, an IdentityFile "
+            "in the SSH config, or load a key into the SSH agent"
+        )
+    if isinstance(exc, paramiko.AuthenticationException):
+        key = ep.identity_file or "agent and default keys"
+        return f"authentication failed as {ep.user} ({key}): {exc}"
+    if isinstance(exc, TimeoutError):
+        return "connection timed out"
+    if isinstance(exc, OSError):
+        return f"connection failed: {exc.strerror or exc}"
+    return f"SSH handshake failed: {type(exc).__name__}: {exc}"
+
+
 class _Expired(Exception):
-    pass
+    """The command's deadline passed (internal: ``run`` turns it into ``SshTimeout``)."""
 
 
 def _pump(channel: paramiko.Channel, deadline: float, out: _Stream, err: _Stream) -> int:
@@ -347,8 +368,8 @@ def _pump(channel: paramiko.Channel, deadline: float, out: _Stream, err: _Stream
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise _Expired
-        if not busy:  # wakes at once on stdout data; stderr is polled every 50 ms
-            select.select([channel], [], [], min(remaining, 0.05))
+        if not busy:  # the channel's pipe wakes us on data (either stream), EOF or close
+            select.select([channel], [], [], min(remaining, 0.5))
     out.finish()
     err.finish()
     if not channel.status_event.wait(max(deadline - time.monotonic(), 0)):
@@ -421,6 +442,11 @@ def _parse_hop(hop: str, rest: str | None) -> SshTarget:
         host, number = hostport.split(":")
         port = int(number)
     return SshTarget(host, port, user or None, proxy_jump=rest)
+
+
+def _known_name(ep: Endpoint) -> str:
+    """How known_hosts names a host: OpenSSH brackets any port but 22."""
+    return ep.hostname if ep.port == 22 else f"[{ep.hostname}]:{ep.port}"
 
 
 _pools: dict[int, SshPool] = {}

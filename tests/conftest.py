@@ -41,6 +41,12 @@ steps:
 """
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Prefect flow tests last: the fast tests report first, and the Prefect server's
+    background threads do not exist yet while Hypothesis generates data."""
+    items.sort(key=lambda item: "tests/flows/" in str(item.path).replace("\\", "/"))
+
+
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[str]:
     """One real Prefect server (SQLite) for the whole session; yields its API URL."""

@@ -15,7 +15,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import State
 from prefect.flow_runs import resume_flow_run
 
-from flows.run import run_runbook
+from flows.run import run_sync
 from lifeboat.journal import read, verify
 from lifeboat.outcome import RunOutcome
 
@@ -49,7 +49,7 @@ def runbook(tmp_path: Path) -> Callable[[str], str]:
 
 
 def run(path: str, **kwargs: Any) -> tuple[State[RunOutcome], RunOutcome]:
-    state: State[RunOutcome] = run_runbook(path, return_state=True, **kwargs)  # type: ignore[assignment]
+    state = run_sync(path, **kwargs)
     outcome = state.result(raise_on_failure=False)
     assert isinstance(outcome, RunOutcome), outcome
     return state, outcome
