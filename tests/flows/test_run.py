@@ -415,3 +415,39 @@ def test_killed_run_leaves_a_verifiable_prefix(
         ("step.succeeded", "quick"),
         ("step.started", "long"),
     ]
+
+
+def test_live_abort_rolls_back_over_ssh_in_reverse_order(
+    tmp_path: Path, sshd_sites: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = sshd_sites.endpoint("site-a")
+    monkeypatch.setenv("LIFEBOAT_KNOWN_HOSTS", str(site.known_hosts))
+    work = tmp_path / "work"
+    work.mkdir()
+    path = tmp_path / "rollback.yaml"
+    path.write_text(
+        "id: rollback-test\nversion: 1.0.0\ntitle: Rollback over SSH\nowner: o\n"
+        "sites: {a: {provider: onprem, region: lab}}\n"
+        f"hosts: {{web: {{site: a, address: {site.host}, port: {site.port}, "
+        f"user: {site.user}, identity_file: '{site.identity_file}'}}}}\n"
+        "steps:\n"
+        f"  - id: one\n    action: ssh.run\n    with: {{host: web, argv: [mkdir, '{work}/one']}}\n"
+        f"    rollback: {{action: ssh.run, with: {{host: web, argv: [rmdir, '{work}/one']}}}}\n"
+        f"  - id: two\n    action: ssh.run\n    with: {{host: web, argv: [mkdir, '{work}/two']}}\n"
+        f"    rollback: {{action: ssh.run, with: {{host: web, argv: [rmdir, '{work}/two']}}}}\n"
+        "  - id: breaks\n    action: ssh.run\n    with: {host: web, argv: ['false']}\n"
+    )
+    state, outcome = run(str(path), mode="live")
+    assert state.is_failed()
+    assert [r.step_id for r in outcome.rollbacks] == ["rollback:two", "rollback:one"]
+    assert all(r.status == "succeeded" for r in outcome.rollbacks)
+    assert list(work.iterdir()) == [], "the rollbacks removed what the steps made"
+    journaled = [
+        (e.event, e.step_id) for e in read(Path(outcome.journal)) if e.event.startswith("rollback.")
+    ]
+    assert journaled == [
+        ("rollback.started", "two"),
+        ("rollback.succeeded", "two"),
+        ("rollback.started", "one"),
+        ("rollback.succeeded", "one"),
+    ]
