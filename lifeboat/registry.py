@@ -16,11 +16,14 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeVar, get_type_hints
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, get_type_hints
 
 from pydantic import BaseModel, ConfigDict
 
-from lifeboat.errors import RegistryError
+from lifeboat.errors import RegistryError, StepError
+
+if TYPE_CHECKING:
+    from lifeboat.runbook.model import Runbook
 
 StepKind = Literal["check", "action"]
 EntityKind = Literal["hosts", "sites", "backups", "stakeholders"]
@@ -46,6 +49,14 @@ class StepContext(Protocol):
     def mode(self) -> str: ...
 
     def log(self, message: str) -> None: ...
+
+
+def runbook_of(ctx: StepContext) -> Runbook:
+    """The running runbook, for steps that read its declarations (sites, hosts, backups)."""
+    runbook = getattr(ctx, "runbook", None)
+    if runbook is None:
+        raise StepError("this step reads the runbook's declarations: run it through the engine")
+    return runbook  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)

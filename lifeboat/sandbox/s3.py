@@ -50,8 +50,8 @@ def aws_client(service: str, *, endpoint_url: str, region: str = DEFAULT_REGION)
     low: a sandbox that is down should fail a test quickly, not after a minute of backoff.
     boto3 is imported here, not at the top, so ``lifeboat sandbox status`` starts fast.
     """
-    import boto3  # type: ignore[import-untyped]
-    from botocore.config import Config  # type: ignore[import-untyped]
+    import boto3
+    from botocore.config import Config
 
     session = boto3.session.Session(
         aws_access_key_id=DUMMY_ACCESS_KEY,

@@ -45,7 +45,7 @@ def assert_no_traceback(result: subprocess.CompletedProcess[str]) -> None:
 def test_validate_shipped_runbooks() -> None:
     result = lifeboat("validate", "runbooks/")
     assert result.returncode == 0, result.stderr
-    assert "ok: runbooks/webapp-failover.yaml (webapp-failover 2.1.0, 6 steps)" in result.stdout
+    assert "ok: runbooks/webapp-failover.yaml (webapp-failover 2.2.0, 7 steps)" in result.stdout
     assert re.search(r"^\d+ runbooks valid$", result.stdout, re.M)
 
 
@@ -93,7 +93,7 @@ def test_plan_shows_steps_in_order_with_drill_and_live() -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     order = [m.group(1) for line in lines if (m := re.match(r"\s*\d+\. (\S+)", line))]
-    assert order == ["scope", "announce", "standby-reachable", "go", "validate", "resolved"]
+    assert order == ["scope", "announce", "standby-reachable", "backups", "go", "validate", "resolved"]
     assert "http.status url=https://web-a.example.com/ready timeout=5" in result.stdout
     assert "tcp.open host=198.51.100.7 port=443" in result.stdout
     assert "Fail over www from sbg-2 to eu-central-1?" in result.stdout

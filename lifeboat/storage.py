@@ -1,0 +1,187 @@
+"""Object storage (S3 API) for the backup checks: the one place that talks to boto3.
+
+Any S3-compatible store works: AWS, MinIO, OVHcloud, Scaleway, or moto in tests. boto3
+honours ``AWS_ENDPOINT_URL``, so no code path of ours differs between them. Every
+botocore error is converted here into a ``StorageError`` saying what (the operation),
+where (the ``s3://`` URI) and why (the service's error code and message).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlparse
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lifeboat.errors import StepError
+
+_lock = threading.Lock()
+
+
+class StorageError(StepError):
+    """An object-store call failed."""
+
+
+@dataclass(frozen=True)
+class S3Location:
+    bucket: str
+    prefix: str
+
+    @classmethod
+    def parse(cls, uri: str) -> S3Location:
+        parsed = urlparse(uri)
+        if parsed.scheme != "s3" or not parsed.netloc:
+            raise StorageError(f"not an s3:// URI: {uri!r}", target=uri)
+        return cls(parsed.netloc, parsed.path.lstrip("/"))
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str  # relative to the location's prefix
+    size: int
+    etag: str
+    modified: datetime
+    checksum_algorithm: str | None  # e.g. "SHA256" when the store keeps a checksum
+
+
+@functools.cache
+def client(region: str | None = None) -> Any:
+    """A shared S3 client (clients are thread-safe; creating one costs ~50 ms)."""
+    with _lock:  # boto3's default session is not thread-safe while creating clients
+        return boto3.client(
+            "s3",
+            region_name=region,
+            config=Config(
+                retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=10, read_timeout=60
+            ),
+        )
+
+
+def _failed(operation: str, where: S3Location | str, exc: Exception) -> StorageError:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        why = f"{error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
+    else:
+        why = f"{type(exc).__name__}: {exc}"
+    return StorageError(f"{operation} failed: {why}", target=str(where))
+
+
+def bucket_region(location: S3Location) -> str:
+    """The region the store says the bucket lives in (GetBucketLocation)."""
+    try:
+        answer = client().get_bucket_location(Bucket=location.bucket)
+    except (ClientError, BotoCoreError) as exc:
+        raise _failed("GetBucketLocation", location, exc) from exc
+    # S3 answers None for us-east-1 and "EU" for the oldest eu-west-1 buckets.
+    constraint = answer.get("LocationConstraint")
+    region = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(constraint, constraint)
+    return str(region)
+
+
+def list_objects(location: S3Location, region: str | None = None) -> Iterator[ObjectInfo]:
+    """Every object under the prefix, one page (1,000) in memory at a time."""
+    pages = (
+        client(region)
+        .get_paginator("list_objects_v2")
+        .paginate(Bucket=location.bucket, Prefix=location.prefix)
+    )
+    try:
+        for page in pages:
+            for item in page.get("Contents", []):
+                yield _info(location, item)
+    except (ClientError, BotoCoreError) as exc:
+        raise _failed("ListObjectsV2", location, exc) from exc
+
+
+def _info(location: S3Location, item: dict[str, Any]) -> ObjectInfo:
+    algorithms = item.get("ChecksumAlgorithm") or []
+    return ObjectInfo(
+        key=item["Key"][len(location.prefix) :],
+        size=int(item["Size"]),
+        etag=str(item.get("ETag", "")).strip('"'),
+        modified=item["LastModified"],
+        checksum_algorithm=algorithms[0] if algorithms else None,
+    )
+
+
+def newest(location: S3Location, region: str | None = None) -> ObjectInfo | None:
+    """The most recently modified object under the prefix (None when there is none)."""
+    return max(list_objects(location, region), key=lambda o: o.modified, default=None)
+
+
+# --- per-object reads for backup.completeness ---
+# A listing names an object's checksum algorithm but not its value, and says nothing of
+# encryption: comparing two copies of one object sometimes needs a HeadObject, and when no
+# checksum can settle it, reading both objects.
+
+#: Checksums S3 can keep besides the ETag, strongest first.
+CHECKSUM_ALGORITHMS = ("SHA256", "SHA1", "CRC64NVME", "CRC32C", "CRC32")
+
+
+@dataclass(frozen=True)
+class ObjectHead:
+    """What HeadObject (with ChecksumMode=ENABLED) says about one object."""
+
+    size: int
+    etag: str
+    checksums: dict[str, str]  # algorithm -> base64 value ("...-3" when composite)
+    checksum_type: str | None  # FULL_OBJECT, or COMPOSITE (per part, as multipart ETags)
+    encryption: str | None  # "aws:kms..." or SSE-C: the ETag is then no MD5 of the content
+
+    @property
+    def etag_is_md5(self) -> bool:
+        """Whether the ETag is the MD5 of the content (single part, not KMS or SSE-C)."""
+        encrypted = self.encryption is not None and self.encryption != "AES256"
+        return "-" not in self.etag and not encrypted
+
+
+def head(location: S3Location, key: str, region: str | None = None) -> ObjectHead:
+    """Size, ETag, stored checksums and encryption of ``key`` (relative to the prefix)."""
+    try:
+        answer = client(region).head_object(
+            Bucket=location.bucket, Key=location.prefix + key, ChecksumMode="ENABLED"
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise _failed(f"HeadObject {key!r}", location, exc) from exc
+    checksums = {
+        algorithm: str(answer[f"Checksum{algorithm}"])
+        for algorithm in CHECKSUM_ALGORITHMS
+        if answer.get(f"Checksum{algorithm}")
+    }
+    encryption = answer.get("ServerSideEncryption")
+    if answer.get("SSECustomerAlgorithm"):
+        encryption = "SSE-C"
+    return ObjectHead(
+        size=int(answer["ContentLength"]),
+        etag=str(answer.get("ETag", "")).strip('"'),
+        checksums=checksums,
+        checksum_type=answer.get("ChecksumType"),
+        encryption=str(encryption) if encryption else None,
+    )
+
+
+def sha256(location: S3Location, key: str, region: str | None = None) -> str:
+    """The SHA-256 of ``key``'s content, streamed: memory stays one chunk at any size."""
+    import hashlib  # here, not at the top: this section only appends to the module
+
+    try:
+        body = client(region).get_object(Bucket=location.bucket, Key=location.prefix + key)["Body"]
+        try:
+            digest = hashlib.sha256()
+            for chunk in body.iter_chunks(chunk_size=1 << 20):
+                digest.update(chunk)
+            return digest.hexdigest()
+        finally:
+            body.close()
+    except (ClientError, BotoCoreError) as exc:
+        raise _failed(f"GetObject {key!r}", location, exc) from exc
