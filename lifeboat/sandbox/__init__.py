@@ -19,10 +19,10 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 from lifeboat.sandbox.errors import SandboxError, ServiceStartError
+from lifeboat.sandbox.lifecycle import StartStop
 from lifeboat.sandbox.receiver import Receiver
 from lifeboat.sandbox.s3 import DEFAULT_REGION, MotoServer, aws_client, aws_env
 from lifeboat.sandbox.smtp import SmtpServer
@@ -60,7 +60,7 @@ __all__ = [
 ]
 
 
-class Sandbox:
+class Sandbox(StartStop):
     """Every sandbox service, started together, described in ``<state_dir>/sandbox.json``.
 
     A part passed in (``s3=``, ``sshd=``, ``smtp=``, ``receiver=``) is *adopted*: used as it
@@ -233,14 +233,3 @@ class Sandbox:
         if pid is None:
             raise SandboxError(f"{what} is not running: start the sandbox first")
         return pid
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -22,10 +22,10 @@ import subprocess
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 from lifeboat.sandbox.errors import SandboxError, ServiceStartError, log_tail
+from lifeboat.sandbox.lifecycle import StartStop
 from lifeboat.sandbox.ports import LOOPBACK, free_port, wait_until
 
 _PROC = Path("/proc")
@@ -147,7 +147,7 @@ class _Exited(Exception):
     """The child died before it became ready (internal to ``wait_ready``)."""
 
 
-class ProcessService(ABC):
+class ProcessService(StartStop, ABC):
     """One service in a child process, on a loopback port, with a log file.
 
     Subclasses say how to run it (``command``), what to write first (``prepare``) and how
@@ -277,14 +277,3 @@ class ProcessService(ABC):
 
     def _tail(self) -> str:
         return log_tail(self.log_file, offset=self._log_offset)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -20,10 +20,10 @@ import urllib.request
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 from lifeboat.sandbox.errors import SandboxError, ServiceStartError
+from lifeboat.sandbox.lifecycle import StartStop
 from lifeboat.sandbox.ports import LOOPBACK, wait_until
 
 _MAX_BODY = 16 * 1024 * 1024
@@ -140,7 +140,7 @@ def _status_for(path: str) -> int:
     return 200
 
 
-class Receiver:
+class Receiver(StartStop):
     """HTTP on ``127.0.0.1:port``: POST/PUT anything is filed in ``inbox``; GET /health."""
 
     service = "receiver"
@@ -231,14 +231,3 @@ class Receiver:
     def clear(self) -> None:
         for path in self.files():
             path.unlink(missing_ok=True)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

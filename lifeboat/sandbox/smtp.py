@@ -22,11 +22,11 @@ from collections.abc import Callable
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlencode
 
 from lifeboat.sandbox.errors import SandboxError, ServiceStartError
+from lifeboat.sandbox.lifecycle import StartStop
 from lifeboat.sandbox.ports import LOOPBACK, free_port, wait_until
 
 DEFAULT_SENDER = "lifeboat@example.com"
@@ -101,7 +101,7 @@ def _discard(controller: Any) -> None:
         controller.loop.close()
 
 
-class SmtpServer:
+class SmtpServer(StartStop):
     """SMTP on ``127.0.0.1:port`` (no TLS, no AUTH), filing mail in ``maildir``."""
 
     service = "smtp"
@@ -218,14 +218,3 @@ class SmtpServer:
         """Delete every filed message (between tests that count messages)."""
         for path in self.files():
             path.unlink(missing_ok=True)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -18,10 +18,10 @@ import re
 import socket
 from dataclasses import dataclass, replace
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 from lifeboat.sandbox.errors import SandboxError
+from lifeboat.sandbox.lifecycle import StartStop
 from lifeboat.sandbox.process import ProcessService
 from lifeboat.sandbox.sshkeys import (
     PublicKey,
@@ -183,7 +183,7 @@ class SshdSite(ProcessService):
         return self.endpoint
 
 
-class SshdSites:
+class SshdSites(StartStop):
     """Several sites sharing one client key, one known_hosts and one ssh_config.
 
     ``known_hosts`` lists every site (``[127.0.0.1]:PORT ssh-ed25519 ...``) and
@@ -276,14 +276,3 @@ class SshdSites:
         self._pending.clear()
         for site in self.sites.values():
             site.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
