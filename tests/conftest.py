@@ -150,6 +150,18 @@ class _Context:
 
 
 @pytest.fixture
+def s3(s3_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
+    """The moto server as the environment's S3 endpoint (boto3 reads AWS_ENDPOINT_URL)."""
+    from lifeboat import storage
+
+    for name, value in s3_server.env("eu-west-3").items():
+        monkeypatch.setenv(name, value)
+    storage.client.cache_clear()
+    yield s3_server
+    storage.client.cache_clear()
+
+
+@pytest.fixture
 def ctx() -> _Context:
     return _Context()
 

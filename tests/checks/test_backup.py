@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -13,25 +11,7 @@ from checks.backup import BackupParams, FreshnessParams, freshness, geo_separati
 from lifeboat import storage
 from lifeboat.errors import CheckFailed
 from lifeboat.runbook.model import Runbook
-
-
-@dataclass
-class Context:
-    runbook: Runbook
-    mode: str = "drill"
-    lines: list[str] = field(default_factory=list)
-
-    def log(self, message: str) -> None:
-        self.lines.append(message)
-
-
-@pytest.fixture
-def s3(s3_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in s3_server.env("eu-west-3").items():
-        monkeypatch.setenv(name, value)
-    storage.client.cache_clear()
-    yield s3_server
-    storage.client.cache_clear()
+from lifeboat.testing import RunbookContext
 
 
 def bucket(s3: Any, region: str, objects: dict[str, bytes]) -> str:
@@ -71,7 +51,7 @@ def runbook(copies: list[dict[str, Any]], **policy: Any) -> Runbook:
 def test_copy_in_another_region_far_enough_passes(s3: Any) -> None:
     local = bucket(s3, "eu-west-3", {"dump.sql": b"x"})
     remote = bucket(s3, "eu-central-1", {"dump.sql": b"x"})
-    ctx = Context(
+    ctx = RunbookContext(
         runbook(
             [
                 {"uri": f"s3://{local}/db/", "site": "par-1"},
@@ -92,7 +72,7 @@ def test_copy_in_another_region_far_enough_passes(s3: Any) -> None:
 def test_strasbourg_trap_declared_offsite_but_in_the_same_region(s3: Any) -> None:
     local = bucket(s3, "eu-west-3", {"dump.sql": b"x"})
     also_local = bucket(s3, "eu-west-3", {"dump.sql": b"x"})
-    ctx = Context(
+    ctx = RunbookContext(
         runbook(
             [
                 {"uri": f"s3://{local}/db/", "site": "par-1"},
@@ -111,14 +91,18 @@ def test_strasbourg_trap_declared_offsite_but_in_the_same_region(s3: Any) -> Non
 
 def test_too_close_fails_with_the_distance(s3: Any) -> None:
     remote = bucket(s3, "eu-central-1", {"dump.sql": b"x"})
-    ctx = Context(runbook([{"uri": f"s3://{remote}/db/", "site": "fra-1"}], min_distance_km=1000))
+    ctx = RunbookContext(
+        runbook([{"uri": f"s3://{remote}/db/", "site": "fra-1"}], min_distance_km=1000)
+    )
     with pytest.raises(CheckFailed, match="0 off-site copies, policy requires 1"):
         geo_separation(BackupParams(backup="nightly"), ctx)
 
 
 def test_distinct_provider(s3: Any) -> None:
     remote = bucket(s3, "eu-central-1", {"dump.sql": b"x"})
-    ctx = Context(runbook([{"uri": f"s3://{remote}/db/", "site": "fra-1"}], distinct_provider=True))
+    ctx = RunbookContext(
+        runbook([{"uri": f"s3://{remote}/db/", "site": "fra-1"}], distinct_provider=True)
+    )
     with pytest.raises(CheckFailed) as info:
         geo_separation(BackupParams(backup="nightly"), ctx)
     assert (
@@ -127,7 +111,7 @@ def test_distinct_provider(s3: Any) -> None:
 
 
 def test_missing_bucket_names_it(s3: Any) -> None:
-    ctx = Context(runbook([{"uri": "s3://no-such-bucket-xyz/db/", "site": "fra-1"}]))
+    ctx = RunbookContext(runbook([{"uri": "s3://no-such-bucket-xyz/db/", "site": "fra-1"}]))
     with pytest.raises(storage.StorageError) as info:
         geo_separation(BackupParams(backup="nightly"), ctx)
     assert str(info.value).startswith(
@@ -137,7 +121,7 @@ def test_missing_bucket_names_it(s3: Any) -> None:
 
 def test_freshness_passes_and_reports_ages(s3: Any) -> None:
     remote = bucket(s3, "eu-central-1", {"a.sql": b"1", "b.sql": b"2"})
-    ctx = Context(runbook([{"uri": f"s3://{remote}/db/", "site": "fra-1"}]))
+    ctx = RunbookContext(runbook([{"uri": f"s3://{remote}/db/", "site": "fra-1"}]))
     output = freshness(FreshnessParams(backup="nightly"), ctx)
     assert output.evidence["copies"][0]["newest"] in {"a.sql", "b.sql"}
     assert output.summary.endswith("(max_age 26h)")
@@ -145,13 +129,13 @@ def test_freshness_passes_and_reports_ages(s3: Any) -> None:
 
 def test_freshness_fails_on_an_empty_copy(s3: Any) -> None:
     empty = bucket(s3, "eu-central-1", {})
-    ctx = Context(runbook([{"uri": f"s3://{empty}/db/", "site": "fra-1"}]))
+    ctx = RunbookContext(runbook([{"uri": f"s3://{empty}/db/", "site": "fra-1"}]))
     with pytest.raises(CheckFailed, match=f"older than 26h: s3://{empty}/db/ is empty"):
         freshness(FreshnessParams(backup="nightly"), ctx)
 
 
 def test_freshness_fails_when_older_than_max_age(s3: Any) -> None:
     remote = bucket(s3, "eu-central-1", {"a.sql": b"1"})
-    ctx = Context(runbook([{"uri": f"s3://{remote}/db/", "site": "fra-1"}]))
+    ctx = RunbookContext(runbook([{"uri": f"s3://{remote}/db/", "site": "fra-1"}]))
     with pytest.raises(CheckFailed, match=r"older than 1ms: .* is \d"):
         freshness(FreshnessParams.model_validate({"backup": "nightly", "max_age": "1ms"}), ctx)

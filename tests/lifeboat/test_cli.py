@@ -93,7 +93,15 @@ def test_plan_shows_steps_in_order_with_drill_and_live() -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     order = [m.group(1) for line in lines if (m := re.match(r"\s*\d+\. (\S+)", line))]
-    assert order == ["scope", "announce", "standby-reachable", "backups", "go", "validate", "resolved"]
+    assert order == [
+        "scope",
+        "announce",
+        "standby-reachable",
+        "backups",
+        "go",
+        "validate",
+        "resolved",
+    ]
     assert "http.status url=https://web-a.example.com/ready timeout=5" in result.stdout
     assert "tcp.open host=198.51.100.7 port=443" in result.stdout
     assert "Fail over www from sbg-2 to eu-central-1?" in result.stdout
