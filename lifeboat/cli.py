@@ -17,7 +17,7 @@ import typer
 from rich.markup import escape
 
 from lifeboat import __version__, cli_run, cli_sandbox
-from lifeboat.console import EXIT_FAILED, EXIT_INVALID, EXIT_OK, err, fail, load_or_exit, out
+from lifeboat.console import EXIT_FAILED, EXIT_INVALID, EXIT_OK, err, fail, load_for_run, out
 from lifeboat.errors import LifeboatError, ParameterError, RunbookInvalid
 
 app = typer.Typer(
@@ -89,19 +89,9 @@ def plan(
     """Show the resolved plan: steps in order, what runs in drill and live mode. Changes nothing."""
     from lifeboat.plan import build_plan, describe
     from lifeboat.registry import default_registry
-    from lifeboat.runbook import load
-    from lifeboat.runbook.params import parse_assignments, resolve
 
-    if mode not in ("drill", "live"):
-        fail(f"--mode must be drill or live, not {mode!r}", EXIT_INVALID)
-    registry = default_registry()
-    loaded = load_or_exit(lambda: load(runbook, registry=registry))
-    try:
-        values = resolve(loaded.runbook, parse_assignments(param or []))
-    except ParameterError as exc:
-        fail(str(exc), EXIT_INVALID)
-    loaded = load_or_exit(lambda: load(runbook, registry=registry, params=values))
-    the_plan = build_plan(loaded, values, registry, mode=mode)  # type: ignore[arg-type]
+    loaded, _, values = load_for_run(runbook, param or [], mode)
+    the_plan = build_plan(loaded, values, default_registry(), mode=mode)  # type: ignore[arg-type]
     rb = loaded.runbook
     out.print(
         f"[bold]{escape(rb.title)}[/bold]  ({rb.id} {rb.version}, sha256 {loaded.sha256[:12]}, "

@@ -16,8 +16,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from lifeboat.console import EXIT_FAILED, EXIT_INVALID, EXIT_OK, err, fail, load_or_exit, out
-from lifeboat.errors import ParameterError
+from lifeboat.console import EXIT_FAILED, EXIT_INVALID, EXIT_OK, err, fail, load_for_run, out
 from lifeboat.journal import Entry, read
 from lifeboat.settings import Settings
 
@@ -46,20 +45,8 @@ def run(
 ) -> None:
     """Run a runbook as a Prefect flow; exit 0 succeeded, 1 failed, 2 invalid."""
     from lifeboat.engine import current_user
-    from lifeboat.registry import default_registry
-    from lifeboat.runbook import load
-    from lifeboat.runbook.params import parse_assignments, resolve
 
-    if mode not in ("drill", "live"):
-        fail(f"--mode must be drill or live, not {mode!r}", EXIT_INVALID)
-    registry = default_registry()
-    loaded = load_or_exit(lambda: load(runbook, registry=registry))
-    given = parse_assignments(param or [])
-    try:
-        values = resolve(loaded.runbook, given)
-    except ParameterError as exc:
-        fail(str(exc), EXIT_INVALID)
-    load_or_exit(lambda: load(runbook, registry=registry, params=values))
+    _, given, _ = load_for_run(runbook, param or [], mode)
 
     from lifeboat import server
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
 
-from lifeboat.errors import RunbookInvalid
+from lifeboat.errors import ParameterError, RunbookInvalid
 
 if TYPE_CHECKING:
     from lifeboat.runbook.loader import LoadedRunbook
@@ -31,3 +32,27 @@ def load_or_exit(loader: Callable[[], LoadedRunbook]) -> LoadedRunbook:
         for diagnostic in exc.diagnostics:
             err.print(str(diagnostic), markup=False)
         fail(f"runbook invalid, {len(exc.diagnostics)} errors", EXIT_INVALID)
+
+
+def load_for_run(
+    runbook: Path, assignments: list[str], mode: str
+) -> tuple[LoadedRunbook, dict[str, str], dict[str, Any]]:
+    """Validate a runbook, its ``-p`` values and the mode; exit 2 on any problem.
+
+    Returns the runbook loaded with the values (so ``with:`` is checked against them), the
+    values as given, and the values resolved to their declared types.
+    """
+    from lifeboat.registry import default_registry
+    from lifeboat.runbook import load
+    from lifeboat.runbook.params import parse_assignments, resolve
+
+    if mode not in ("drill", "live"):
+        fail(f"--mode must be drill or live, not {mode!r}", EXIT_INVALID)
+    registry = default_registry()
+    loaded = load_or_exit(lambda: load(runbook, registry=registry))
+    try:
+        given = parse_assignments(assignments)
+        values = resolve(loaded.runbook, given)
+    except ParameterError as exc:
+        fail(str(exc), EXIT_INVALID)
+    return load_or_exit(lambda: load(runbook, registry=registry, params=values)), given, values
