@@ -131,30 +131,20 @@ def decide(
             f": {answer.comment}" if answer.comment else ""
         )
         return _failed(ctx, step, reason, answer.approver, begun=begun, clock=clock)
-    elapsed = (time.perf_counter() - clock) * 1000
-    summary = f"approved by {answer.approver}"
-    ctx.journal.append(
+    return ctx.finish(
         "step.succeeded",
-        step_id=step.id,
-        kind="approval",
-        summary=summary,
-        duration_ms=elapsed,
-        actor=answer.approver,
+        StepOutcome(
+            step_id=step.id,
+            kind="approval",
+            target="approval",
+            status=StepStatus.succeeded,
+            summary=f"approved by {answer.approver}",
+            started=begun,
+            duration_ms=(time.perf_counter() - clock) * 1000,
+            attempts=1,
+            actor=answer.approver,
+        ),
     )
-    outcome = StepOutcome(
-        step_id=step.id,
-        kind="approval",
-        target="approval",
-        status=StepStatus.succeeded,
-        summary=summary,
-        started=begun,
-        ended=datetime.now(UTC),
-        duration_ms=elapsed,
-        attempts=1,
-        actor=answer.approver,
-    )
-    ctx.record(outcome)
-    return outcome
 
 
 def _failed(
@@ -166,28 +156,19 @@ def _failed(
     begun: datetime,
     clock: float,
 ) -> StepOutcome:
-    elapsed = (time.perf_counter() - clock) * 1000
-    ctx.journal.append(
+    ctx.finish(
         "step.failed",
-        step_id=step.id,
-        kind="approval",
-        error=error,
-        duration_ms=elapsed,
-        actor=actor,
-    )
-    ctx.record(
         StepOutcome(
             step_id=step.id,
             kind="approval",
             target="approval",
             status=StepStatus.failed,
-            error=ctx.redactor.text(error),
+            error=error,
             started=begun,
-            ended=datetime.now(UTC),
-            duration_ms=elapsed,
+            duration_ms=(time.perf_counter() - clock) * 1000,
             attempts=1,
             actor=actor,
             tolerated=step.on_failure == "continue",
-        )
+        ),
     )
     raise StepError(error)

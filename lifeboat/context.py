@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lifeboat.journal import Journal, RunbookIdentity
+from lifeboat.journal import Event, Journal, RunbookIdentity
 from lifeboat.outcome import StepOutcome
 from lifeboat.plan import Mode, Plan, scope_for
 from lifeboat.redact import Redactor
@@ -64,6 +64,29 @@ class RunContext:
     def record(self, outcome: StepOutcome) -> None:
         with self._lock:
             self.outcomes[outcome.step_id] = outcome
+
+    def finish(self, event: Event, outcome: StepOutcome) -> StepOutcome:
+        """Journal a step's end and record its outcome from the same fields, both redacted."""
+        entry = self.journal.append(
+            event,
+            step_id=outcome.step_id,
+            kind=outcome.kind,
+            summary=outcome.summary or None,
+            evidence=outcome.evidence,
+            error=outcome.error,
+            duration_ms=outcome.duration_ms,
+            actor=outcome.actor,
+        )
+        final = outcome.model_copy(
+            update={
+                "summary": entry.summary or "",
+                "evidence": entry.evidence,
+                "error": entry.error,
+                "ended": outcome.ended or entry.ts,
+            }
+        )
+        self.record(final)
+        return final
 
 
 def identity(loaded: LoadedRunbook) -> RunbookIdentity:

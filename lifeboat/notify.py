@@ -67,53 +67,32 @@ def deliver(ctx: RunContext, step: NotifyStep) -> StepOutcome:
     sent = sum(1 for d in deliveries if d["sent"] is True)
     summary = f"sent to {sent} of {len(deliveries)} channels"
     evidence = {"title": title, "deliveries": deliveries}
-    if failed:
-        error = "delivery failed to " + ", ".join(f"{d['to']} ({d['channel']})" for d in failed)
-        ctx.journal.append(
-            "step.failed",
-            step_id=step.id,
-            kind="notify",
-            error=error,
-            evidence=evidence,
-            duration_ms=elapsed,
-        )
-        ctx.record(
-            StepOutcome(
-                step_id=step.id,
-                kind="notify",
-                target=step.notify.value,
-                status=StepStatus.failed,
-                error=error,
-                evidence=evidence,
-                started=started,
-                duration_ms=elapsed,
-                attempts=1,
-                tolerated=step.on_failure == "continue",
-            )
-        )
-        raise StepError(error)
-    ctx.journal.append(
-        "step.succeeded",
-        step_id=step.id,
-        kind="notify",
-        summary=summary,
-        evidence=evidence,
-        duration_ms=elapsed,
-    )
     outcome = StepOutcome(
         step_id=step.id,
         kind="notify",
         target=step.notify.value,
         status=StepStatus.succeeded,
         summary=summary,
-        evidence=ctx.redactor.data(evidence),
+        evidence=evidence,
         started=started,
-        ended=datetime.now(UTC),
         duration_ms=elapsed,
         attempts=1,
     )
-    ctx.record(outcome)
-    return outcome
+    if failed:
+        error = "delivery failed to " + ", ".join(f"{d['to']} ({d['channel']})" for d in failed)
+        ctx.finish(
+            "step.failed",
+            outcome.model_copy(
+                update={
+                    "status": StepStatus.failed,
+                    "summary": "",
+                    "error": error,
+                    "tolerated": step.on_failure == "continue",
+                }
+            ),
+        )
+        raise StepError(error)
+    return ctx.finish("step.succeeded", outcome)
 
 
 def _send(url: str, title: str, body: str) -> bool:
