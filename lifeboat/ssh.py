@@ -450,7 +450,9 @@ def _known_name(ep: Endpoint) -> str:
 
 
 _pools: dict[int, SshPool] = {}
-_pools_lock = threading.Lock()
+# Reentrant: a weakref finalizer (``_release``) can run during a garbage collection that
+# an allocation triggers while this thread already holds the lock; a plain Lock deadlocked.
+_pools_lock = threading.RLock()
 
 
 def pool_for(ctx: object) -> SshPool:
@@ -461,20 +463,26 @@ def pool_for(ctx: object) -> SshPool:
     """
     with _pools_lock:
         pool = _pools.get(id(ctx))
+        created = pool is None
         if pool is None:
             pool = _pools[id(ctx)] = SshPool(getattr(ctx, "settings", None) or Settings())
-            with contextlib.suppress(TypeError):  # not weak-referenceable: close_pool only
-                weakref.finalize(ctx, _release, id(ctx))
+    if created:
+        with contextlib.suppress(TypeError):  # not weak-referenceable: close_pool only
+            weakref.finalize(ctx, _release, id(ctx), pool)
     return pool
 
 
 def close_pool(ctx: object) -> None:
-    """Close a run's SSH connections now (the engine should call this when a run ends)."""
-    _release(id(ctx))
-
-
-def _release(key: int) -> None:
+    """Close a run's SSH connections now (the engine calls this when a run ends)."""
     with _pools_lock:
-        pool = _pools.pop(key, None)
+        pool = _pools.pop(id(ctx), None)
     if pool is not None:
         pool.close()
+
+
+def _release(key: int, pool: SshPool) -> None:
+    """Finalizer of a context: close its pool, and forget it unless the id was reused."""
+    with _pools_lock:
+        if _pools.get(key) is pool:
+            del _pools[key]
+    pool.close()

@@ -208,3 +208,33 @@ def test_proxy_jump_reaches_a_host_through_a_bastion(tmp_path: Path) -> None:
         with pytest.raises(SshError, match="is not in known_hosts"):
             pool.run(SshTarget("inner"), ["true"], timeout=10)
         pool.close()
+
+
+def test_finalizer_during_a_locked_section_does_not_deadlock() -> None:
+    """A context's finalizer can run (GC) while pool_for holds the pools lock."""
+    import threading
+
+    from lifeboat import ssh as transport
+    from lifeboat.settings import Settings
+
+    pool = transport.SshPool(Settings())
+
+    def finalize_inside_lock() -> None:
+        with transport._pools_lock:
+            transport._release(123456789, pool)
+
+    worker = threading.Thread(target=finalize_inside_lock, daemon=True)
+    worker.start()
+    worker.join(5)
+    assert not worker.is_alive(), "releasing a pool under the pools lock deadlocked"
+
+
+def test_a_reused_id_does_not_lose_the_new_pool() -> None:
+    from lifeboat import ssh as transport
+    from lifeboat.settings import Settings
+
+    old, new = transport.SshPool(Settings()), transport.SshPool(Settings())
+    with transport._pools_lock:
+        transport._pools[42] = new
+    transport._release(42, old)  # the dead context's finalizer, after its id was reused
+    assert transport._pools.pop(42) is new
