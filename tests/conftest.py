@@ -58,6 +58,14 @@ def prefect_server() -> Iterator[str]:
 
 
 @pytest.fixture
+def no_config(tmp_path: Path) -> Path:
+    """An empty SSH config: isolates tests from whatever ~/.ssh/config this machine has."""
+    path = tmp_path / "empty_ssh_config"
+    path.write_text("")
+    return path
+
+
+@pytest.fixture
 def lifeboat_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh LIFEBOAT_HOME for one test: runs and journals land here."""
     home = tmp_path / "home"

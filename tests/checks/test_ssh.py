@@ -49,13 +49,6 @@ class RunContext:
 
 
 @pytest.fixture
-def no_config(tmp_path: Path) -> Path:
-    path = tmp_path / "empty_ssh_config"
-    path.write_text("")
-    return path
-
-
-@pytest.fixture
 def ctx(sshd_sites: SshdSites, no_config: Path) -> Iterator[RunContext]:
     endpoint = sshd_sites.endpoint("site-b")
     context = RunContext(endpoint, endpoint.known_hosts, no_config)

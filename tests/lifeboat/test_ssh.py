@@ -31,14 +31,6 @@ def site_a(sshd_sites: SshdSites) -> SshEndpoint:
 
 
 @pytest.fixture
-def no_config(tmp_path: Path) -> Path:
-    """An empty SSH config: isolates tests from whatever ~/.ssh/config this machine has."""
-    path = tmp_path / "empty_ssh_config"
-    path.write_text("")
-    return path
-
-
-@pytest.fixture
 def pool(site_a: SshEndpoint, no_config: Path) -> Iterator[SshPool]:
     pool = SshPool(Settings(known_hosts=site_a.known_hosts, ssh_config=no_config))
     yield pool
