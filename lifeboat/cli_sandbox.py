@@ -22,6 +22,7 @@ import typer
 
 from lifeboat.console import EXIT_FAILED, EXIT_INVALID, err, fail, out
 from lifeboat.sandbox import Sandbox, SandboxError, read_state, status
+from lifeboat.sandbox.process import pid_alive
 from lifeboat.sandbox.state import down as stop_processes
 from lifeboat.sandbox.state import state_path
 from lifeboat.settings import Settings
@@ -68,8 +69,8 @@ def down(directory: Path) -> None:
     keeper = read_state(directory).owner_pid
     with contextlib.suppress(ProcessLookupError):  # the keeper is gone already
         os.kill(keeper, signal.SIGTERM)
-    for _ in range(50):
-        if not state_path(directory).exists():
+    for _ in range(50):  # the keeper removes the state file, then exits: wait for both
+        if not state_path(directory).exists() and not pid_alive(keeper):
             break
         time.sleep(0.1)
     if state_path(directory).exists():  # the keeper died uncleanly: stop what it left
