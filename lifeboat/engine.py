@@ -48,7 +48,8 @@ def execute_step(ctx: RunContext, step: AnyStep, attempt: int = 1) -> StepOutcom
     except Exception as exc:  # a bug or an unconverted vendor error: still one failed step
         error = f"unexpected {type(exc).__name__}: {exc}"
         kind = "notify" if isinstance(step, NotifyStep) else type(step).__name__[:-4].lower()
-        ctx.journal.append("step.failed", step_id=step.id, kind=kind, error=error)
+        code = "step.crashed"
+        ctx.journal.append("step.failed", step_id=step.id, kind=kind, error=error, error_code=code)
         ctx.record(
             StepOutcome(
                 step_id=step.id,
@@ -57,9 +58,10 @@ def execute_step(ctx: RunContext, step: AnyStep, attempt: int = 1) -> StepOutcom
                 attempts=attempt,
                 status=StepStatus.failed,
                 error=ctx.redactor.text(error),
+                error_code=code,
             )
         )
-        raise StepError(error) from exc
+        raise StepError(error, code=code) from exc
 
 
 def current_user() -> str:

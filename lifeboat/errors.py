@@ -9,9 +9,20 @@ the boundary where they happen, ``raise OurError(...) from exc``, so callers cat
     ├── RegistryError             a step name registered twice, or a malformed step function
     └── StepError                 a step ran and did not succeed (what, where, why)
         ├── CheckFailed           a read-only check found the system not as required
+        ├── AccessError           could not reach or read what the step works on: no verdict
         └── StepTimeout           a step ran out of its time budget
 
 The CLI maps ``RunbookInvalid`` and ``ParameterError`` to exit code 2 and ``StepError`` to 1.
+
+Every ``StepError`` carries a ``code`` the journal and the report keep beside the message.
+Codes are dotted: the first part says whose problem it is, so a drill's reader (and an
+alert rule) can tell "the backup is bad" from "we could not look at it":
+
+    data.*     the system is not as required: data.missing, data.corrupted, data.stale,
+               data.too_close, data.drift, data.unprotected, data.restore_failed
+    access.*   we could not look: access.denied, access.no_bucket, access.unreachable,
+               access.no_credentials, access.failed
+    check.failed, step.failed, step.timeout    anything else
 """
 
 from __future__ import annotations
@@ -56,15 +67,35 @@ class RegistryError(LifeboatError):
 class StepError(LifeboatError):
     """A step did not succeed. ``target`` says where (URL, host:port, bucket)."""
 
-    def __init__(self, message: str, *, target: str = "", evidence: Any = None) -> None:
+    code = "step.failed"
+
+    def __init__(
+        self, message: str, *, target: str = "", evidence: Any = None, code: str | None = None
+    ) -> None:
         self.target = target
         self.evidence = evidence
+        self.code = code or type(self).code
         super().__init__(f"{target}: {message}" if target else message)
 
 
 class CheckFailed(StepError):
     """A read-only check ran and found the system not as the runbook requires."""
 
+    code = "check.failed"
+
+
+class AccessError(StepError):
+    """What a step works on could not be reached or read (credentials, endpoint, absence).
+
+    Says nothing about the data itself: a drill that cannot list a bucket has not found
+    the backup missing, it has not looked. Kept apart so nobody restores "around" a
+    backup that is fine, or shrugs off one that is gone.
+    """
+
+    code = "access.failed"
+
 
 class StepTimeout(StepError):
     """A step did not finish within its timeout."""
+
+    code = "step.timeout"

@@ -110,7 +110,7 @@ def _attempt(
         params = spec.params.model_validate(inputs)
         output = _call(ctx, spec, params, step.timeout.total_seconds() if step.timeout else None)
     except Exception as exc:
-        error = _explain(exc)
+        error, code = _explain(exc), _code_of(exc)
         retrying = kind != "rollback" and attempt <= step.retries
         elapsed = (time.perf_counter() - clock) * 1000
         ctx.journal.append(
@@ -118,6 +118,7 @@ def _attempt(
             step_id=step.id,
             kind=kind,
             error=error,
+            error_code=code,
             duration_ms=elapsed,
             evidence=getattr(exc, "evidence", None) or {},
         )
@@ -129,6 +130,7 @@ def _attempt(
                 target=spec.name,
                 status=StepStatus.failed,
                 error=ctx.redactor.text(error),
+                error_code=code,
                 started=started,
                 ended=_now(),
                 duration_ms=elapsed,
@@ -136,7 +138,7 @@ def _attempt(
                 tolerated=step.on_failure == "continue",
             )
         )
-        raise StepError(error) from exc
+        raise StepError(error, code=code) from exc
     elapsed = (time.perf_counter() - clock) * 1000
     entry = ctx.journal.append(
         succeeded_event,
@@ -202,3 +204,12 @@ def _explain(exc: BaseException) -> str:
     if isinstance(exc, templates.TemplateError):
         return f"cannot render inputs: {exc}"
     return f"unexpected {type(exc).__name__}: {exc}"
+
+
+def _code_of(exc: BaseException) -> str:
+    """The error code journaled beside the message (see ``lifeboat.errors``)."""
+    if isinstance(exc, StepError):
+        return exc.code
+    if isinstance(exc, ValidationError | templates.TemplateError):
+        return "step.bad_inputs"
+    return "step.crashed"

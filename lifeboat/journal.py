@@ -58,6 +58,7 @@ class Entry(BaseModel):
     summary: str | None = None
     evidence: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
+    error_code: str | None = None
     duration_ms: float | None = None
     actor: str | None = None
     prev_sha256: str

@@ -27,6 +27,7 @@ class StepOutcome(BaseModel):
     summary: str = ""
     evidence: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
+    error_code: str | None = None  # data.*, access.*, ... (see lifeboat.errors)
     started: datetime | None = None
     ended: datetime | None = None
     duration_ms: float = 0.0

@@ -3,7 +3,9 @@
 Any S3-compatible store works: AWS, MinIO, OVHcloud, Scaleway, or moto in tests. boto3
 honours ``AWS_ENDPOINT_URL``, so no code path of ours differs between them. Every
 botocore error is converted here into a ``StorageError`` saying what (the operation),
-where (the ``s3://`` URI) and why (the service's error code and message).
+where (the ``s3://`` URI) and why (the service's error code and message), with an
+``access.*`` code: a refused credential or a stopped endpoint is never reported as a
+missing or corrupted backup (see ``lifeboat.errors``).
 """
 
 from __future__ import annotations
@@ -18,15 +20,43 @@ from urllib.parse import urlparse
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ReadTimeoutError,
+)
 
-from lifeboat.errors import StepError
+from lifeboat.errors import AccessError
 
 _lock = threading.Lock()
 
 
-class StorageError(StepError):
-    """An object-store call failed."""
+class StorageError(AccessError):
+    """An object-store call failed: the store could not be reached or refused us."""
+
+
+#: S3 error codes that mean "these credentials may not do this", whatever the store.
+_DENIED = {
+    "AccessDenied",
+    "AllAccessDisabled",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "InvalidToken",
+    "TokenRefreshRequired",
+    "403",
+}
+_UNREACHABLE = (
+    EndpointConnectionError,
+    ConnectTimeoutError,
+    ReadTimeoutError,
+    ConnectionClosedError,
+)
 
 
 @dataclass(frozen=True)
@@ -38,7 +68,7 @@ class S3Location:
     def parse(cls, uri: str) -> S3Location:
         parsed = urlparse(uri)
         if parsed.scheme != "s3" or not parsed.netloc:
-            raise StorageError(f"not an s3:// URI: {uri!r}", target=uri)
+            raise StorageError(f"not an s3:// URI: {uri!r}", target=uri, code="access.bad_uri")
         return cls(parsed.netloc, parsed.path.lstrip("/"))
 
     def __str__(self) -> str:
@@ -56,9 +86,14 @@ class ObjectInfo:
 
 @functools.cache
 def client(region: str | None = None) -> Any:
-    """A shared S3 client (clients are thread-safe; creating one costs ~50 ms)."""
-    with _lock:  # boto3's default session is not thread-safe while creating clients
-        return boto3.client(
+    """A shared S3 client (clients are thread-safe; creating one costs ~50 ms).
+
+    A session of its own, not boto3's default one: that one keeps the first credentials
+    it resolved for the life of the process, so after ``cache_clear()`` a rotated key or
+    another profile in the environment would still be ignored.
+    """
+    with _lock:  # sessions are not thread-safe while creating clients
+        return boto3.session.Session().client(
             "s3",
             region_name=region,
             config=Config(
@@ -68,12 +103,25 @@ def client(region: str | None = None) -> Any:
 
 
 def _failed(operation: str, where: S3Location | str, exc: Exception) -> StorageError:
+    """Our error for a botocore one: the operation, the service's words, and what to check."""
+    code, hint = "access.failed", ""
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
-        why = f"{error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
+        vendor = str(error.get("Code", "error"))
+        why = f"{vendor}: {error.get('Message', '')}".rstrip(": ")
+        if vendor in _DENIED:
+            code, hint = "access.denied", "credentials refused (check AWS_PROFILE or the keys)"
+        elif vendor == "NoSuchBucket":
+            code, hint = "access.no_bucket", "the bucket does not exist at this endpoint"
     else:
         why = f"{type(exc).__name__}: {exc}"
-    return StorageError(f"{operation} failed: {why}", target=str(where))
+        if isinstance(exc, _UNREACHABLE):
+            code, hint = "access.unreachable", "the endpoint is down or unreachable"
+        elif isinstance(exc, NoCredentialsError | PartialCredentialsError):
+            code, hint = "access.no_credentials", "no AWS credentials found"
+    said = f"{hint}; " if hint else ""
+    message = f"cannot check, {said}{operation} failed: {why}"
+    return StorageError(message, target=str(where), code=code)
 
 
 def bucket_region(location: S3Location) -> str:

@@ -3,12 +3,15 @@ HTTP server on loopback; S3, sshd, SMTP and Prefect join it through the sandbox 
 
 from __future__ import annotations
 
+import json
 import os
 import textwrap
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -236,3 +239,47 @@ def sandbox(
         sandbox_dir, s3=s3_server, sshd=sshd_sites, smtp=smtp_server, receiver=receiver
     ) as composed:
         yield composed
+
+
+@dataclass(frozen=True)
+class AuthS3:
+    """A moto server that checks credentials, and one IAM user's key it accepts."""
+
+    server: MotoServer
+    access_key: str
+    secret_key: str
+
+    def env(self, access_key: str, secret_key: str) -> dict[str, str]:
+        return {
+            **self.server.env("eu-west-3"),
+            "AWS_ACCESS_KEY_ID": access_key,
+            "AWS_SECRET_ACCESS_KEY": secret_key,
+        }
+
+    def client(self, region: str) -> Any:
+        """An S3 client signing as the accepted user."""
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.server.url,
+            region_name=region,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+        )
+
+
+@pytest.fixture(scope="session")
+def s3_auth(sandbox_dir: Path) -> Iterator[AuthS3]:
+    """A second moto server that refuses unknown keys (IAM on after 3 set-up calls)."""
+    with MotoServer(sandbox_dir / "s3-auth", auth_after=3) as server:
+        iam = server.client("iam")
+        iam.create_user(UserName="drill")
+        key = iam.create_access_key(UserName="drill")["AccessKey"]
+        allow_all = {"Effect": "Allow", "Action": "*", "Resource": "*"}
+        iam.put_user_policy(
+            UserName="drill",
+            PolicyName="all",
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [allow_all]}),
+        )
+        yield AuthS3(server, key["AccessKeyId"], key["SecretAccessKey"])

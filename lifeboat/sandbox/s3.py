@@ -11,6 +11,7 @@ boto3 ships no type stubs and the project installs none, so clients are typed ``
 
 from __future__ import annotations
 
+import os
 import sys
 import urllib.error
 import urllib.request
@@ -85,8 +86,12 @@ class MotoServer(ProcessService):
         port: int | None = None,
         die_with_parent: bool = True,
         timeout: float = 30.0,
+        auth_after: int | None = None,
     ) -> None:
+        """``auth_after=N`` makes moto check credentials (IAM) after its first N requests,
+        which leaves room to create a user and its key: tests of refused credentials."""
         self.state_dir = state_dir
+        self.auth_after = auth_after
         super().__init__(
             state_dir / "moto.log", port=port, die_with_parent=die_with_parent, timeout=timeout
         )
@@ -101,6 +106,11 @@ class MotoServer(ProcessService):
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)]
+
+    def environment(self) -> dict[str, str] | None:
+        if self.auth_after is None:
+            return None
+        return {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(self.auth_after)}
 
     def probe(self) -> bool:
         """moto's own dashboard API answers 200 once Flask serves requests."""

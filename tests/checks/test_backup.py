@@ -87,6 +87,7 @@ def test_strasbourg_trap_declared_offsite_but_in_the_same_region(s3: Any) -> Non
         "the protected host (eu-west-3); 0 km away, policy asks at least 300"
     )
     assert info.value.evidence["offsite"] == 0
+    assert info.value.code == "data.drift"
 
 
 def test_too_close_fails_with_the_distance(s3: Any) -> None:
@@ -94,8 +95,9 @@ def test_too_close_fails_with_the_distance(s3: Any) -> None:
     ctx = RunbookContext(
         runbook([{"uri": f"s3://{remote}/db/", "site": "fra-1"}], min_distance_km=1000)
     )
-    with pytest.raises(CheckFailed, match="0 off-site copies, policy requires 1"):
+    with pytest.raises(CheckFailed, match="0 off-site copies, policy requires 1") as info:
         geo_separation(BackupParams(backup="nightly"), ctx)
+    assert info.value.code == "data.too_close"
 
 
 def test_distinct_provider(s3: Any) -> None:
@@ -115,8 +117,10 @@ def test_missing_bucket_names_it(s3: Any) -> None:
     with pytest.raises(storage.StorageError) as info:
         geo_separation(BackupParams(backup="nightly"), ctx)
     assert str(info.value).startswith(
-        "s3://no-such-bucket-xyz/db/: GetBucketLocation failed: NoSuchBucket"
+        "s3://no-such-bucket-xyz/db/: cannot check, the bucket does not exist at this "
+        "endpoint; GetBucketLocation failed: NoSuchBucket"
     )
+    assert info.value.code == "access.no_bucket"
 
 
 def test_freshness_passes_and_reports_ages(s3: Any) -> None:
@@ -137,5 +141,6 @@ def test_freshness_fails_on_an_empty_copy(s3: Any) -> None:
 def test_freshness_fails_when_older_than_max_age(s3: Any) -> None:
     remote = bucket(s3, "eu-central-1", {"a.sql": b"1"})
     ctx = RunbookContext(runbook([{"uri": f"s3://{remote}/db/", "site": "fra-1"}]))
-    with pytest.raises(CheckFailed, match=r"older than 1ms: .* is \d"):
+    with pytest.raises(CheckFailed, match=r"older than 1ms: .* is \d") as info:
         freshness(FreshnessParams.model_validate({"backup": "nightly", "max_age": "1ms"}), ctx)
+    assert info.value.code == "data.stale"

@@ -36,7 +36,7 @@ lock = threading.Lock()
 @local.action("mark.set", reversible=True)
 def mark_set(params: Mark, ctx: StepContext) -> StepOutput:
     if params.fail:
-        raise StepError(f"cannot set {params.name}")
+        raise StepError(f"cannot set {params.name}", code="data.unset")
     with lock:
         done.append(params.name)
     return StepOutput(summary=f"set {params.name}")
@@ -120,3 +120,14 @@ def test_on_failure_rollback_applies_in_drills(
     ctx = context(with_steps(steps), tmp_path, mode="drill")
     execute(ctx, InlineExecutor(ctx))
     assert done == ["a", "b", "undo-b", "undo-a"]
+
+
+def test_a_failed_step_keeps_its_error_code_in_outcome_and_journal(
+    with_steps: Callable[[str], Path], tmp_path: Path
+) -> None:
+    ctx = context(with_steps(STEPS), tmp_path, mode="drill")
+    outcome = execute(ctx, InlineExecutor(ctx))
+    failed = outcome.failed_step
+    assert failed is not None and failed.error_code == "data.unset"
+    entry = next(e for e in read(ctx.journal.path) if e.event == "step.failed")
+    assert (entry.step_id, entry.error_code) == ("c", "data.unset")
