@@ -93,7 +93,8 @@ def geo_separation(params: BackupParams, ctx: StepContext) -> StepOutput:
     drift = [row["verdict"] for row in rows if row["verdict"].startswith("drift")]
     if drift or offsite < needed:
         why = "; ".join(drift) or f"{offsite} off-site copies, policy requires {needed}"
-        raise CheckFailed(why, target=params.backup, evidence=evidence)
+        code = "data.drift" if drift else "data.too_close"
+        raise CheckFailed(why, target=params.backup, evidence=evidence, code=code)
     return StepOutput(
         summary=f"{params.backup}: {offsite} of {len(rows)} copies off-site (required {needed})",
         evidence=evidence,
@@ -130,6 +131,7 @@ def freshness(params: FreshnessParams, ctx: StepContext) -> StepOutput:
             f"older than {format_duration(limit)}: {', '.join(stale)}",
             target=params.backup,
             evidence=evidence,
+            code="data.missing" if any(r["newest"] is None for r in rows) else "data.stale",
         )
     ages = ", ".join(str(r["age"]) for r in rows)
     return StepOutput(

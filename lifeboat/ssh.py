@@ -31,7 +31,7 @@ from typing import NoReturn
 
 import paramiko
 
-from lifeboat.errors import StepError, StepTimeout
+from lifeboat.errors import AccessError, StepTimeout
 from lifeboat.runbook.model import Host
 from lifeboat.settings import Settings
 
@@ -43,8 +43,14 @@ _MAX_JUMPS = 8
 OnLine = Callable[[str, str], None]  # (stream name, line)
 
 
-class SshError(StepError):
-    """An SSH connection or command failed; ``target`` is ``user@host:port``."""
+class SshError(AccessError):
+    """An SSH connection or command failed; ``target`` is ``user@host:port``.
+
+    An access problem (``access.ssh``): the host could not be reached, refused us, or
+    showed an unknown key; a command that ran and exited non-zero is not an SshError.
+    """
+
+    code = "access.ssh"
 
     def __init__(self, message: str, *, target: str = "", evidence: object = None) -> None:
         self.reason = message
@@ -53,6 +59,8 @@ class SshError(StepError):
 
 class SshTimeout(SshError, StepTimeout):
     """A remote command outlived its timeout (its channel was closed)."""
+
+    code = StepTimeout.code
 
 
 @dataclass(frozen=True)

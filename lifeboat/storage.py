@@ -164,7 +164,7 @@ def _info(location: S3Location, item: dict[str, Any]) -> ObjectInfo:
 
 def newest(location: S3Location, region: str | None = None) -> ObjectInfo | None:
     """The most recently modified object under the prefix (None when there is none)."""
-    return max(list_objects(location, region), key=lambda o: o.modified, default=None)
+    return max(list_objects(location, region), key=lambda o: (o.modified, o.key), default=None)
 
 
 # --- per-object reads for backup.completeness ---
@@ -222,13 +222,20 @@ def sha256(location: S3Location, key: str, region: str | None = None) -> str:
     """The SHA-256 of ``key``'s content, streamed: memory stays one chunk at any size."""
     import hashlib  # here, not at the top: this section only appends to the module
 
+    digest = hashlib.sha256()
+    for chunk in chunks(location, key, region):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def chunks(
+    location: S3Location, key: str, region: str | None = None, size: int = 1 << 20
+) -> Iterator[bytes]:
+    """``key``'s content as it arrives, ``size`` bytes at a time (a restore's download)."""
     try:
         body = client(region).get_object(Bucket=location.bucket, Key=location.prefix + key)["Body"]
         try:
-            digest = hashlib.sha256()
-            for chunk in body.iter_chunks(chunk_size=1 << 20):
-                digest.update(chunk)
-            return digest.hexdigest()
+            yield from body.iter_chunks(chunk_size=size)
         finally:
             body.close()
     except (ClientError, BotoCoreError) as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lifeboat.runbook.model import Runbook
+from lifeboat.settings import Settings
 
 
 @dataclass
@@ -13,6 +14,7 @@ class RunbookContext:
 
     runbook: Runbook
     mode: str = "drill"
+    settings: Settings = field(default_factory=Settings)  # SSH steps read known_hosts here
     lines: list[str] = field(default_factory=list)
 
     def log(self, message: str) -> None:
