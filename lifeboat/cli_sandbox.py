@@ -1,4 +1,4 @@
-"""``lifeboat sandbox up|down|status``: the real local services, kept running between commands.
+"""``lifeboat sandbox up|down|status|seed``: the real local services, kept running between commands.
 
 SMTP and the webhook receiver are threads of whichever process starts the sandbox, so
 ``up`` starts a small detached keeper process (``python -m lifeboat.cli_sandbox SERVE``)
@@ -9,6 +9,7 @@ that owns every service until ``down`` signals it. State lives in
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import subprocess
@@ -88,16 +89,54 @@ def show(directory: Path) -> None:
         out.print(f"{record.name:12} {status(directory)[record.name]:12} {record.url}")
 
 
+def seed_runbooks(directory: Path, paths: list[Path]) -> None:
+    """Build the world the runbooks describe on the running sandbox (see sandbox.seed)."""
+    from lifeboat.console import load_or_exit
+    from lifeboat.runbook import load
+    from lifeboat.runbook.loader import discover
+    from lifeboat.sandbox.seed import seed
+
+    state = read_state(directory)
+    paths = paths or [Path("runbooks")]
+    files = list(discover(paths))
+    if not files:
+        fail(f"no runbook found in {', '.join(map(str, paths))}", EXIT_INVALID)
+    runbooks = [load_or_exit(functools.partial(load, file)).runbook for file in files]
+    seeded = seed(
+        runbooks,
+        s3_url=state.env["AWS_ENDPOINT_URL"],
+        ssh_config=Path(state.env["LIFEBOAT_SSH_CONFIG"]),
+    )
+    out.print(
+        f"seeded {len(files)} runbooks: {len(seeded.buckets)} buckets created, "
+        f"{seeded.objects} objects written, {len(seeded.aliases)} hosts mapped to sandbox sites"
+    )
+    for address, site in sorted(seeded.aliases.items()):
+        out.print(f"  {address} -> {site}", markup=False)
+
+
 def sandbox_command(
-    action: Annotated[str, typer.Argument(help="up, down or status")],
+    action: Annotated[str, typer.Argument(help="up, down, status or seed")],
+    runbooks: Annotated[
+        list[Path] | None, typer.Argument(help="seed: runbook files or folders (./runbooks)")
+    ] = None,
 ) -> None:
-    """Start, stop or show the local sandbox: S3 (two regions), sshd sites, SMTP, webhooks."""
+    """Start, stop, show or seed the local sandbox: S3 (two regions), sshd sites, SMTP, webhooks.
+
+    ``seed`` builds what the runbooks declare: backup buckets with nightly dumps in their
+    regions, and SSH aliases from each host's address to a sandbox sshd site.
+    """
     directory = sandbox_dir(Settings())
     actions = {"up": up, "down": down, "status": show}
-    if action not in actions:
-        fail(f"unknown action {action!r}: use up, down or status", EXIT_INVALID)
+    if action not in (*actions, "seed"):
+        fail(f"unknown action {action!r}: use up, down, status or seed", EXIT_INVALID)
+    if runbooks and action != "seed":
+        fail(f"{action} takes no runbook arguments", EXIT_INVALID)
     try:
-        actions[action](directory)
+        if action == "seed":
+            seed_runbooks(directory, runbooks or [])
+        else:
+            actions[action](directory)
     except SandboxError as exc:
         fail(str(exc))
 

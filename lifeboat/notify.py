@@ -14,6 +14,7 @@ from typing import Any
 
 import apprise
 
+from lifeboat import secrets
 from lifeboat.context import RunContext
 from lifeboat.errors import StepError
 from lifeboat.outcome import StepOutcome, StepStatus
@@ -61,7 +62,12 @@ def deliver(ctx: RunContext, step: NotifyStep) -> StepOutcome:
                     }
                 )
                 continue
-            deliveries.append({"to": name, "channel": shown, "sent": _send(url, title, body)})
+            try:
+                delivered = _send(secrets.resolve(url), title, body)
+            except secrets.SecretMissing as exc:
+                deliveries.append({"to": name, "channel": shown, "sent": False, "error": str(exc)})
+                continue
+            deliveries.append({"to": name, "channel": shown, "sent": delivered})
     elapsed = (time.perf_counter() - clock) * 1000
     failed = [d for d in deliveries if d["sent"] is False and "why" not in d]
     sent = sum(1 for d in deliveries if d["sent"] is True)
@@ -79,7 +85,9 @@ def deliver(ctx: RunContext, step: NotifyStep) -> StepOutcome:
         attempts=1,
     )
     if failed:
-        error = "delivery failed to " + ", ".join(f"{d['to']} ({d['channel']})" for d in failed)
+        error = "delivery failed to " + ", ".join(
+            f"{d['to']} ({d['channel']}{': ' + d['error'] if 'error' in d else ''})" for d in failed
+        )
         ctx.finish(
             "step.failed",
             outcome.model_copy(

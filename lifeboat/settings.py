@@ -11,6 +11,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lifeboat import secrets
+
 
 def _default_home() -> Path:
     return Path.home() / ".lifeboat"
@@ -34,4 +36,4 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """Every secret this configuration holds, for redaction."""
         values = [self.smtp_url, self.prefect_api_auth_string]
-        return [v.get_secret_value() for v in values if v is not None]
+        return [v.get_secret_value() for v in values if v is not None] + secrets.values()

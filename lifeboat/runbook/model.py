@@ -10,8 +10,17 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    model_validator,
+)
 
+from lifeboat import secrets
 from lifeboat.runbook.types import Cron, Duration, Name, SemVer
 
 
@@ -116,9 +125,22 @@ class Backup(Strict):
     policy: BackupPolicy = Field(default_factory=BackupPolicy)
 
 
+def _channel(url: str) -> str:
+    if found := secrets.problems(url):
+        raise ValueError(found[0])
+    return url
+
+
+#: An Apprise URL; a token in it is written ``${{ secrets.NAME }}``, never in clear.
+Channel = Annotated[str, AfterValidator(_channel)]
+
+
 class Stakeholder(Strict):
     language: Literal["en", "fr", "nl"] = "en"
-    channels: list[str] = Field(min_length=1, description="Apprise URLs: mailto://, json://, ...")
+    channels: list[Channel] = Field(
+        min_length=1,
+        description="Apprise URLs (mailto://, json://, ...); tokens as ${{ secrets.NAME }}",
+    )
     in_drills: bool = Field(False, description="Also receive drill messages, marked [DRILL]")
 
 

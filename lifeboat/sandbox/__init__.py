@@ -157,6 +157,10 @@ class Sandbox(StartStop):
             "LIFEBOAT_KNOWN_HOSTS": str(self.sshd.known_hosts),
             "LIFEBOAT_SSH_CONFIG": str(self.sshd.ssh_config),
             "LIFEBOAT_SANDBOX_DIR": str(self.state_dir),
+            # The channels the shipped runbooks name as ${{ secrets.* }}, here on loopback.
+            "LIFEBOAT_SECRET_ONCALL_WEBHOOK": self.receiver.url.replace("http://", "json://")
+            + "/hooks/oncall",
+            "LIFEBOAT_SECRET_CUSTOMERS_EMAIL": self.smtp.apprise_url(to="customers@example.com"),
         }
 
     def state(self) -> SandboxState:

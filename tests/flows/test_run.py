@@ -451,3 +451,18 @@ def test_live_abort_rolls_back_over_ssh_in_reverse_order(
         ("rollback.started", "one"),
         ("rollback.succeeded", "one"),
     ]
+
+
+def test_a_channel_secret_that_is_not_set_fails_the_delivery_saying_which(
+    runbook: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LIFEBOAT_SECRET_ONCALL_HOOK", raising=False)
+    path = runbook("  - {id: tell, notify: incident.opened, to: [oncall]}\n")
+    text = Path(path).read_text().replace("json://127.0.0.1:9/", "${{ secrets.oncall_hook }}")
+    Path(path).write_text(text)
+    state, outcome = run(path, mode="live")
+    assert state.is_failed()
+    assert outcome.steps[0].error == (
+        "delivery failed to oncall (${{ secrets.oncall_hook }}: "
+        "secret 'oncall_hook' is not set (LIFEBOAT_SECRET_ONCALL_HOOK))"
+    )

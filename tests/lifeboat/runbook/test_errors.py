@@ -342,3 +342,17 @@ def test_invalid_name(write: Write, errors_of: Errors) -> None:
         f"{path}:5:9: error: invalid name 'par 1': use letters, digits, '_' and '-', "
         "starting with a letter or '_'"
     )
+
+
+def test_a_channel_may_reference_only_secrets(write: Write, errors_of: Errors) -> None:
+    from tests.conftest import HEADER
+
+    text = HEADER.replace('"json://127.0.0.1:9/hook"', '"json://h/${{ params.path }}"')
+    path = write(text + "  - {id: a, check: tcp.open, with: {host: h, port: 1}}\n")
+    line = text.splitlines().index('  oncall: {channels: ["json://h/${{ params.path }}"]}') + 1
+    where = at(path, line, '"json')
+    assert only(errors_of(path)) == (
+        f"{where}: error: stakeholders.oncall.channels[0]: only ${{{{ secrets.NAME }}}} "
+        "may be used in a channel, "
+        "not ${{ params.path }}"
+    )

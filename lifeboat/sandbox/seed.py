@@ -1,0 +1,159 @@
+"""``lifeboat sandbox seed``: make the sandbox look like the world a runbook describes.
+
+A runbook names buckets in regions and hosts by address. Seeding builds that world on the
+sandbox, as a well-run production would be: every backup copy's bucket in its declared
+region, with the same nightly dumps (gzip, SHA-256 checksums, a ``SHA256SUMS`` manifest)
+in each copy; off-site copies versioned and under Object Lock (compliance mode); and each
+runbook host's address resolved, through the sandbox's SSH config, to one of the sandbox
+sshd sites (the runbook's first site to ``site-a``, the next to ``site-b``, ...).
+
+Nothing here weakens a check: the drill still asks the store where each bucket is, lists
+and hashes the copies, restores a dump and verifies host keys. Seeding a *wrong* world
+(the demo's Strasbourg trap) is done by declaring it, not by bending the checks.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from lifeboat.runbook.model import Backup, BackupCopy, Runbook
+from lifeboat.sandbox.s3 import aws_client
+from lifeboat.sandbox.sshkeys import write_text
+
+NIGHTS = 3
+RETENTION_DAYS = 7
+MANIFEST = "SHA256SUMS"
+_MARK = "# --- lifeboat sandbox seed: runbook hosts ---"
+
+
+@dataclass
+class Seeded:
+    """What seeding created, for the CLI to print and tests to check."""
+
+    buckets: list[str] = field(default_factory=list)
+    objects: int = 0
+    aliases: dict[str, str] = field(default_factory=dict)  # host address -> sandbox site
+
+
+def dump(day: str) -> bytes:
+    """A small, valid, deterministic gzip "database dump" for one night."""
+    # Sample text in a file, never executed anywhere (hence the S608 waiver).
+    rows = "".join(f"INSERT INTO orders VALUES ({i}, '{day}');\n" for i in range(2000))  # noqa: S608
+    return gzip.compress(f"-- nightly dump {day}\n{rows}".encode(), mtime=0)
+
+
+def seed(runbooks: list[Runbook], *, s3_url: str, ssh_config: Path | None = None) -> Seeded:
+    """Create every runbook's backup buckets and dumps; alias its hosts to sandbox sites."""
+    seeded = Seeded()
+    for runbook in runbooks:
+        for backup in runbook.backups.values():
+            _seed_backup(runbook, backup, s3_url, seeded)
+        if ssh_config is not None:
+            seeded.aliases |= _aliases(runbook, _sandbox_sites(ssh_config))
+    if ssh_config is not None and seeded.aliases:
+        _write_aliases(ssh_config, seeded.aliases)
+    return seeded
+
+
+def _region(runbook: Runbook, copy: BackupCopy) -> str:
+    return copy.region or (runbook.sites[copy.site].region if copy.site else "us-east-1")
+
+
+def _seed_backup(runbook: Runbook, backup: Backup, s3_url: str, seeded: Seeded) -> None:
+    home = runbook.hosts[backup.protects].site
+    today = datetime.now(UTC).date()
+    nights = [(today - timedelta(days=n)).isoformat() for n in reversed(range(NIGHTS))]
+    files = {f"db-{day}.sql.gz": dump(day) for day in nights}
+    sums = "".join(f"{hashlib.sha256(body).hexdigest()}  {name}\n" for name, body in files.items())
+    for copy in backup.copies:
+        bucket, _, prefix = copy.uri.removeprefix("s3://").partition("/")
+        api = aws_client("s3", endpoint_url=s3_url, region=_region(runbook, copy))
+        offsite = copy.site != home
+        if _create(api, bucket, _region(runbook, copy), locked=offsite):
+            seeded.buckets.append(bucket)
+        for name, body in [*files.items(), (MANIFEST, sums.encode())]:
+            api.put_object(Bucket=bucket, Key=prefix + name, Body=body, ChecksumAlgorithm="SHA256")
+            seeded.objects += 1
+
+
+def _create(api: Any, bucket: str, region: str, *, locked: bool) -> bool:
+    """Create the bucket unless it exists; off-site copies get versioning and Object Lock."""
+    if bucket in {b["Name"] for b in api.list_buckets().get("Buckets", [])}:
+        return False
+    options: dict[str, Any] = {"Bucket": bucket, "ObjectLockEnabledForBucket": locked}
+    if region != "us-east-1":
+        options["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    api.create_bucket(**options)
+    api.put_public_access_block(
+        Bucket=bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    if locked:  # Object Lock turns versioning on; the retention makes each dump undeletable
+        rule = {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": RETENTION_DAYS}}
+        api.put_object_lock_configuration(
+            Bucket=bucket,
+            ObjectLockConfiguration={"ObjectLockEnabled": "Enabled", "Rule": rule},
+        )
+    return True
+
+
+def _sandbox_sites(ssh_config: Path) -> list[str]:
+    """The sandbox's own ``Host site-x`` aliases, in file order."""
+    names = []
+    for line in ssh_config.read_text(encoding="utf-8").split(_MARK)[0].splitlines():
+        if line.startswith("Host "):
+            names.append(line.split()[1])
+    return names
+
+
+def _aliases(runbook: Runbook, sites: list[str]) -> dict[str, str]:
+    """Each host address -> a sandbox site, by the order the runbook declares its sites."""
+    if not sites:
+        return {}
+    place = {name: sites[i % len(sites)] for i, name in enumerate(runbook.sites)}
+    return {host.address: place[host.site] for host in runbook.hosts.values()}
+
+
+def _write_aliases(ssh_config: Path, aliases: dict[str, str]) -> None:
+    """Append one ``Host ADDRESS`` block per runbook host, copying its site's settings."""
+    text = ssh_config.read_text(encoding="utf-8")
+    base, _, previous = text.partition(_MARK)
+    blocks = _blocks(base)
+    merged = _parse_aliases(previous) | aliases
+    section = [_MARK]
+    for address, site in sorted(merged.items()):
+        settings = "".join(f"    {line}\n" for line in blocks[site])
+        section.append(f"# sandbox {site}\nHost {address}\n{settings}")
+    write_text(ssh_config, base.rstrip("\n") + "\n\n" + "\n".join(section))
+
+
+def _blocks(text: str) -> dict[str, list[str]]:
+    blocks: dict[str, list[str]] = {}
+    current: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("Host "):
+            current = blocks.setdefault(line.split()[1], [])
+        elif line.strip():
+            current.append(line.strip())
+    return blocks
+
+
+def _parse_aliases(section: str) -> dict[str, str]:
+    """Earlier seeds' aliases (a ``# sandbox SITE`` line before each Host line) to keep."""
+    found, site = {}, None
+    for line in section.splitlines():
+        if line.startswith("# sandbox "):
+            site = line.removeprefix("# sandbox ").strip()
+        elif line.startswith("Host ") and site:
+            found[line.split()[1]], site = site, None
+    return found
