@@ -5,6 +5,24 @@ Each module holds plain functions with a typed parameter model, registered by na
 flow, in a test, or from a Python prompt.
 """
 
-from checks import backup, backup_completeness, backup_restore, http, ssh, tcp, wait
+from checks import (
+    backup,
+    backup_completeness,
+    backup_protection,
+    backup_restore,
+    http,
+    ssh,
+    tcp,
+    wait,
+)
 
-__all__ = ["backup", "backup_completeness", "backup_restore", "http", "ssh", "tcp", "wait"]
+__all__ = [
+    "backup",
+    "backup_completeness",
+    "backup_protection",
+    "backup_restore",
+    "http",
+    "ssh",
+    "tcp",
+    "wait",
+]

@@ -256,7 +256,7 @@ def restore_test(params: RestoreTestParams, ctx: StepContext) -> StepOutput:
         "objects": [r.row() for r in restored],
         "bytes": size,
         "seconds": round(seconds, 3),
-        "mb_per_s": round(rate, 2),
+        "mb_per_s": round(rate, 3),
     }
     failed = [r for r in restored if r.problem]
     if failed:
@@ -264,10 +264,11 @@ def restore_test(params: RestoreTestParams, ctx: StepContext) -> StepOutput:
         why = "; ".join(f"{r.key}: {r.problem}" for r in failed[:5])
         raise CheckFailed(why, target=str(location), evidence=evidence, code=code)
     onto = params.host or "this machine"
+    speed = f"{human_bytes(size / seconds) if seconds > 0 else '-'}/s"
     proofs = ", ".join(sorted({r.reference for r in restored}))
     summary = (
         f"{params.backup}: restored {len(restored)} object{'s' * (len(restored) != 1)} "
-        f"({human_bytes(size)}) from {location} onto {onto} at {rate:.1f} MB/s; "
+        f"({human_bytes(size)}) from {location} onto {onto} at {speed}; "
         f"verified by {proofs}{', and ' + params.verify[0] if params.verify else ''}"
     )
     if not evidence["cleaned"]:

@@ -87,6 +87,9 @@ def run(
 
 def _watch(runs: Path, since: float, worker: threading.Thread) -> None:
     """Show each step's latest status, read from the journal as it is written."""
+    if not out.is_terminal:  # a log or a pipe: one line per event, not redrawn tables
+        _log_lines(runs, since, worker)
+        return
     journal: Path | None = None
     with Live(Table(), console=out, refresh_per_second=4, transient=False) as live:
         while worker.is_alive():
@@ -96,6 +99,24 @@ def _watch(runs: Path, since: float, worker: threading.Thread) -> None:
             time.sleep(0.25)
         if journal is not None and journal.exists():
             live.update(_progress(read(journal)))
+
+
+def _log_lines(runs: Path, since: float, worker: threading.Thread) -> None:
+    journal: Path | None = None
+    shown = 0
+    while True:
+        alive = worker.is_alive()
+        journal = journal or _newest_journal(runs, since)
+        entries = read(journal) if journal is not None and journal.exists() else []
+        for entry in entries[shown:]:
+            if entry.step_id:
+                detail = entry.error or entry.summary or ""
+                stamp = entry.ts.strftime("%H:%M:%S")
+                out.print(f"{stamp} {entry.step_id} {entry.event} {detail}".rstrip(), markup=False)
+        shown = len(entries)
+        if not alive:
+            return
+        time.sleep(0.25)
 
 
 def _newest_journal(runs: Path, since: float) -> Path | None:
