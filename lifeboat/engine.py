@@ -21,7 +21,7 @@ from typing import Protocol
 from lifeboat import approvals
 from lifeboat.context import RunContext
 from lifeboat.errors import StepError
-from lifeboat.execute import compensate, run_step, skip
+from lifeboat.execute import compensate, rollback_of, run_step, skip
 from lifeboat.notify import deliver
 from lifeboat.outcome import RunOutcome, RunStatus, StepOutcome, StepStatus
 from lifeboat.plan import AnyStep
@@ -193,7 +193,7 @@ def _roll_back(ctx: RunContext, executor: Executor) -> list[StepOutcome]:
     results = []
     for outcome in completed:
         step = ctx.runbook.step(outcome.step_id)
-        if isinstance(step, ActionStep) and step.rollback is not None:
+        if isinstance(step, ActionStep) and rollback_of(ctx, step) is not None:
             results.append(executor.compensate(step))
         else:
             ctx.log(f"{outcome.step_id} has no declared rollback: left as it is")

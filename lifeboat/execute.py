@@ -18,7 +18,7 @@ from lifeboat.context import RunContext
 from lifeboat.errors import StepError, StepTimeout
 from lifeboat.outcome import StepOutcome, StepStatus
 from lifeboat.plan import AnyStep, PlannedStep, describe
-from lifeboat.registry import StepOutput, StepSpec
+from lifeboat.registry import StepOutput, StepSpec, Undo
 from lifeboat.runbook import templates
 from lifeboat.runbook.model import ActionStep, CheckStep
 
@@ -63,17 +63,28 @@ def run_step(ctx: RunContext, step: AnyStep, attempt: int = 1) -> StepOutcome:
     )
 
 
+def rollback_of(ctx: RunContext, step: ActionStep) -> Undo | None:
+    """The runbook's ``rollback:`` for a step, else the undo the step recorded when it ran."""
+    if step.rollback is not None:
+        return Undo(action=step.rollback.action, with_=step.rollback.with_)
+    outcome = ctx.outcomes.get(step.id)
+    recorded = outcome.undo if outcome is not None else None
+    return Undo.model_validate(recorded) if recorded else None
+
+
 def compensate(ctx: RunContext, step: ActionStep) -> StepOutcome:
-    """Run a completed step's declared rollback; never raises: a failure is recorded loudly."""
-    assert step.rollback is not None
-    spec = ctx.registry.get(step.rollback.action)
-    assert spec is not None, "the loader checked every rollback action"
+    """Run a completed step's rollback; never raises: a failure is recorded loudly."""
+    undo = rollback_of(ctx, step)
+    assert undo is not None, "the engine compensates only steps that have a rollback"
+    spec = ctx.registry.get(undo.action)
+    if spec is None:  # a recorded undo naming a step this version no longer registers
+        raise StepError(f"rollback action {undo.action!r} is not registered", target=step.id)
     try:
         return _attempt(
             ctx,
             step,
             spec,
-            step.rollback.with_,
+            undo.with_,
             attempt=1,
             kind="rollback",
             events=("rollback.started", "rollback.succeeded", "rollback.failed"),
@@ -140,6 +151,7 @@ def _attempt(
         )
         raise StepError(error, code=code) from exc
     elapsed = (time.perf_counter() - clock) * 1000
+    undo = output.undo.model_dump(by_alias=True) if output.undo else None
     entry = ctx.journal.append(
         succeeded_event,
         step_id=step.id,
@@ -147,6 +159,7 @@ def _attempt(
         summary=output.summary,
         evidence=output.evidence,
         duration_ms=elapsed,
+        undo=undo,
     )
     ctx.log(f"{key}: {entry.summary}")
     outcome = StepOutcome(
@@ -160,6 +173,7 @@ def _attempt(
         ended=_now(),
         duration_ms=elapsed,
         attempts=attempt,
+        undo=entry.undo,
     )
     ctx.record(outcome)
     return outcome

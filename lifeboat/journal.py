@@ -61,6 +61,7 @@ class Entry(BaseModel):
     error_code: str | None = None
     duration_ms: float | None = None
     actor: str | None = None
+    undo: dict[str, Any] | None = None
     prev_sha256: str
 
 
@@ -84,7 +85,7 @@ class Journal:
 
     def append(self, event: Event, **fields: Any) -> Entry:
         """Write one event now; returns the entry as written (redacted)."""
-        for name in ("inputs", "evidence"):
+        for name in ("inputs", "evidence", "undo"):
             if name in fields:
                 fields[name] = self.redactor.data(fields[name])
         for name in ("summary", "error"):

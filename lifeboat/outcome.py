@@ -34,6 +34,7 @@ class StepOutcome(BaseModel):
     attempts: int = 0
     tolerated: bool = False  # failed, but on_failure: continue let the run go on
     actor: str | None = None  # who approved, for approval steps
+    undo: dict[str, Any] | None = None  # {"action": ..., "with": {...}} the step asked for
 
 
 class RunStatus(StrEnum):

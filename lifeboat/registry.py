@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, get_type_hints
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from lifeboat.errors import RegistryError, StepError
 
@@ -35,11 +35,23 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Undo(BaseModel):
+    """How to compensate a step, decided by the step from what it saw (a DNS record's
+    previous value, the file it replaced). Journaled with the step, so ``--resume`` and a
+    later rollback know it even after the process that ran the step is gone."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    action: str
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+
+
 class StepOutput(BaseModel):
     """What a step reports: a one-line summary for people and structured evidence."""
 
     summary: str
     evidence: dict[str, Any] = {}
+    undo: Undo | None = None  # a reversible action's compensation, when the runbook gives none
 
 
 class StepContext(Protocol):

@@ -83,7 +83,14 @@ class Checker:
 
     def run(self) -> list[Diagnostic]:
         found: list[Diagnostic] = []
-        for rule in (self.entities, self.drill, self.step_ids, self.steps_each, self.cycles):
+        for rule in (
+            self.entities,
+            self.drill,
+            self.step_ids,
+            self.steps_each,
+            self.cycles,
+            self.gated,
+        ):
             found.extend(rule())
         return found
 
@@ -223,6 +230,28 @@ class Checker:
                 table = _mapping(self.data.get(entity))
                 yield from self._ref((*loc, field), rendered.get(field), table, entity[:-1])
 
+    def gated(self) -> Iterator[Diagnostic]:
+        """An irreversible action with no rollback needs an approval step before it.
+
+        Nothing that cannot be undone may run in a live run without a person's yes. The
+        approval must be an ancestor through ``needs`` (a cycle is reported on its own).
+        """
+        graph = dependency_graph(self.steps)
+        approvals = {_mapping(s).get("id") for s in self.steps if "approval" in _mapping(s)}
+        for index, raw in enumerate(self.steps):
+            step = _mapping(raw)
+            spec = (
+                self.registry.get(step["action"]) if isinstance(step.get("action"), str) else None
+            )
+            if spec is None or spec.reversible or step.get("rollback") is not None:
+                continue
+            if not _ancestors(graph, step.get("id")) & approvals:
+                yield self.error(
+                    ("steps", index, "action"),
+                    f"{spec.name} cannot be undone and has no rollback: an approval step must "
+                    "come before it (in its needs, directly or through other steps)",
+                )
+
     def cycles(self) -> Iterator[Diagnostic]:
         graph = dependency_graph(self.steps)
         for cycle in find_cycles(graph):
@@ -248,6 +277,17 @@ def dependency_graph(steps: list[Any]) -> dict[str, list[str]]:
             graph[step_id] = [previous] if previous else []
         previous = step_id
     return graph
+
+
+def _ancestors(graph: dict[str, list[str]], start: Any) -> set[str]:
+    seen: set[str] = set()
+    todo = list(graph.get(start, [])) if isinstance(start, str) else []
+    while todo:
+        node = todo.pop()
+        if node not in seen:
+            seen.add(node)
+            todo.extend(graph.get(node, []))
+    return seen
 
 
 def find_cycles(graph: dict[str, list[str]]) -> list[list[str]]:

@@ -436,6 +436,7 @@ def test_live_abort_rolls_back_over_ssh_in_reverse_order(
         f"  - id: two\n    action: ssh.run\n    with: {{host: web, argv: [mkdir, '{work}/two']}}\n"
         f"    rollback: {{action: ssh.run, with: {{host: web, argv: [rmdir, '{work}/two']}}}}\n"
         "  - id: breaks\n    action: ssh.run\n    with: {host: web, argv: ['false']}\n"
+        "    rollback: {action: ssh.run, with: {host: web, argv: ['true']}}\n"
     )
     state, outcome = run(str(path), mode="live")
     assert state.is_failed()

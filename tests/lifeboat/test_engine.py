@@ -18,7 +18,7 @@ from lifeboat.errors import StepError
 from lifeboat.journal import Journal, read, verify
 from lifeboat.plan import Mode, build_plan
 from lifeboat.redact import Redactor
-from lifeboat.registry import Params, StepContext, StepOutput, StepRegistry
+from lifeboat.registry import Params, StepContext, StepOutput, StepRegistry, Undo
 from lifeboat.runbook import load
 from lifeboat.settings import Settings
 
@@ -40,6 +40,14 @@ def mark_set(params: Mark, ctx: StepContext) -> StepOutput:
     with lock:
         done.append(params.name)
     return StepOutput(summary=f"set {params.name}")
+
+
+@local.action("mark.recorded", reversible=True)
+def mark_recorded(params: Mark, ctx: StepContext) -> StepOutput:
+    """A reversible action that decides its own compensation from what it saw."""
+    with lock:
+        done.append(params.name)
+    return StepOutput(summary="set", undo=Undo(action="mark.set", with_={"name": "was-before"}))
 
 
 def context(path: Path, tmp_path: Path, mode: Mode = "live") -> RunContext:
@@ -131,3 +139,18 @@ def test_a_failed_step_keeps_its_error_code_in_outcome_and_journal(
     assert failed is not None and failed.error_code == "data.unset"
     entry = next(e for e in read(ctx.journal.path) if e.event == "step.failed")
     assert (entry.step_id, entry.error_code) == ("c", "data.unset")
+
+
+def test_an_undo_recorded_by_the_step_is_its_rollback_and_is_journaled(
+    with_steps: Callable[[str], Path], tmp_path: Path
+) -> None:
+    steps = """\
+  - {id: a, action: mark.recorded, with: {name: a}}
+  - {id: b, action: mark.set, with: {name: b, fail: true}}
+"""
+    ctx = context(with_steps(steps), tmp_path)
+    outcome = execute(ctx, InlineExecutor(ctx))
+    assert done == ["a", "was-before"]
+    assert [(r.step_id, r.status) for r in outcome.rollbacks] == [("rollback:a", "succeeded")]
+    entry = next(e for e in read(ctx.journal.path) if e.event == "step.succeeded")
+    assert entry.undo == {"action": "mark.set", "with": {"name": "was-before"}}

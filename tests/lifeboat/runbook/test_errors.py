@@ -356,3 +356,17 @@ def test_a_channel_may_reference_only_secrets(write: Write, errors_of: Errors) -
         "may be used in a channel, "
         "not ${{ params.path }}"
     )
+
+
+def test_an_irreversible_action_needs_an_approval_before_it(
+    with_steps: Steps, errors_of: Errors
+) -> None:
+    path = with_steps(
+        "  - {id: ask, approval: {prompt: go?}}\n"
+        "  - {id: a, action: ssh.run, with: {host: web-a, argv: [uptime]}}\n"
+        "  - {id: b, action: ssh.run, with: {host: web-a, argv: [uptime]}, needs: []}\n"
+    )
+    assert only(errors_of(path)) == (
+        f"{at(path, 19, 'ssh.run')}: error: ssh.run cannot be undone and has no rollback: an "
+        "approval step must come before it (in its needs, directly or through other steps)"
+    )

@@ -86,7 +86,7 @@ class CopyParams(Params):
 def test_reference_fields_must_name_declared_entities(with_steps: Callable[[str], Path]) -> None:
     local = StepRegistry()
 
-    @local.action("copy.run", reversible=False)
+    @local.action("copy.run", reversible=True)
     def copy(params: CopyParams, ctx: StepContext) -> StepOutput:
         return StepOutput(summary="copied")
 
