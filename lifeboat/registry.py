@@ -159,5 +159,6 @@ registry = StepRegistry()
 def default_registry() -> StepRegistry:
     """The registry with every built-in step loaded (importing ``checks`` registers them)."""
     import checks  # noqa: F401  (import for its registrations)
+    import lifeboat.actions  # noqa: F401
 
     return registry

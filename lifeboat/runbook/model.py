@@ -256,6 +256,11 @@ class Runbook(Strict):
     title: str
     description: str = ""
     owner: str
+    lock: Name | None = Field(
+        None,
+        description="The system this runbook acts on: one live run per lock at a time "
+        "(default: the runbook's id). Runbooks that touch the same system share a lock.",
+    )
     objectives: Objectives = Field(default_factory=Objectives)
     parameters: dict[Name, Parameter] = Field(default_factory=dict)
     sites: dict[Name, Site] = Field(default_factory=dict)
@@ -265,6 +270,10 @@ class Runbook(Strict):
     support: Support | None = None
     drill: Drill | None = None
     steps: list[Step] = Field(min_length=1)
+
+    @property
+    def lock_name(self) -> str:
+        return self.lock or self.id
 
     def step(self, step_id: str) -> CheckStep | ActionStep | NotifyStep | ApprovalStep:
         return next(s for s in self.steps if s.id == step_id)

@@ -1,0 +1,7 @@
+"""The mutating actions: importing this package registers every one.
+
+Each module holds plain functions with a typed parameter model, registered with
+``@registry.action(name, reversible=...)``. A reversible action returns the ``Undo`` that
+compensates what it did, decided from what it saw; an irreversible one needs an approval
+step before it in the runbook. Actions never import Prefect.
+"""
