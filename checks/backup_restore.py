@@ -14,9 +14,7 @@ Object keys never become paths: a key such as ``../../etc/cron.d/x`` is restored
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import random
 import re
 import shutil
 import subprocess
@@ -32,10 +30,9 @@ from pydantic import Field
 from checks.backup import BackupParams
 from checks.backup_completeness import human_bytes
 from checks.backup_restore_remote import RemoteScratch
-from lifeboat import storage
+from lifeboat import restoring, storage
 from lifeboat.errors import CheckFailed, StepError
 from lifeboat.registry import Ref, StepContext, StepOutput, registry, runbook_of
-from lifeboat.runbook.model import Runbook
 from lifeboat.storage import ObjectInfo, S3Location
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -133,63 +130,6 @@ class Scratch:
         return done.returncode, (done.stderr or done.stdout)[-500:]
 
 
-def _source(runbook: Runbook, params: RestoreTestParams) -> S3Location:
-    backup = runbook.backups[params.backup]
-    uris = [copy.uri for copy in backup.copies]
-    if params.source is not None:
-        if params.source not in uris:
-            why = f"source {params.source!r} is not one of the backup's copies: {', '.join(uris)}"
-            raise StepError(why, target=params.backup)
-        return S3Location.parse(params.source)
-    home = runbook.hosts[backup.protects].site
-    offsite = [copy.uri for copy in backup.copies if copy.site != home]
-    return S3Location.parse((offsite or uris)[0])
-
-
-def _pick(location: S3Location, sample: int, skip: str | None) -> list[ObjectInfo]:
-    """The newest object, or ``sample`` objects drawn uniformly (reservoir: bounded memory)."""
-    objects = (o for o in storage.list_objects(location) if o.key != skip)
-    if sample == 0:  # ties (same second) go to the last key: dumps are named by date
-        latest = max(objects, key=lambda o: (o.modified, o.key), default=None)
-        return [latest] if latest else []
-    chosen: list[ObjectInfo] = []
-    draw = random.SystemRandom()
-    for seen, item in enumerate(objects):
-        if seen < sample:
-            chosen.append(item)
-        elif (slot := draw.randrange(seen + 1)) < sample:
-            chosen[slot] = item
-    return sorted(chosen, key=lambda o: o.key)
-
-
-def _manifest(location: S3Location, key: str) -> dict[str, str]:
-    """``sha256sum`` output (``HEX  NAME`` or ``HEX *NAME``) as {name: hex}."""
-    text = b"".join(storage.chunks(location, key)).decode("utf-8", "replace")
-    entries = {}
-    for line in text.splitlines():
-        digest, _, name = line.strip().partition(" ")
-        if re.fullmatch(r"[0-9a-fA-F]{64}", digest) and name:
-            entries[name.lstrip(" *").removeprefix("./")] = digest.lower()
-    return entries
-
-
-def _expected(
-    location: S3Location, item: ObjectInfo, manifest: dict[str, str] | None
-) -> tuple[str, str] | None:
-    """(reference, value) the restored bytes must match, strongest first."""
-    if manifest is not None:
-        name = item.key.rsplit("/", 1)[-1]
-        found = manifest.get(item.key) or manifest.get(name)
-        return ("manifest", found) if found else None
-    head = storage.head(location, item.key)
-    stored = head.checksums.get("SHA256")
-    if stored and "-" not in stored and head.checksum_type != "COMPOSITE":
-        return "checksum", base64.b64decode(stored).hex()
-    if head.etag_is_md5:
-        return "etag", head.etag
-    return None
-
-
 def _restore_one(
     scratch: Scratch | RemoteScratch,
     location: S3Location,
@@ -200,7 +140,7 @@ def _restore_one(
     params: RestoreTestParams,
 ) -> Restored:
     name = f"{index}-{_SAFE.sub('_', item.key.rsplit('/', 1)[-1])[:100] or 'object'}"
-    expected = _expected(location, item, manifest)
+    expected = restoring.expected(location, item, manifest)
     path, size, sha256 = scratch.write(name, storage.chunks(location, item.key))
     done = Restored(item.key, path, size, sha256)
     if size != item.size:
@@ -227,11 +167,11 @@ def _restore_one(
 def restore_test(params: RestoreTestParams, ctx: StepContext) -> StepOutput:
     """Restore the newest backup (or a sample) from an off-site copy and prove its bytes."""
     runbook = runbook_of(ctx)
-    location = _source(runbook, params)
-    items = _pick(location, params.sample, params.manifest)
+    location = restoring.source_copy(runbook, params.backup, params.source)
+    items = restoring.pick(location, params.sample, params.manifest)
     if not items:
         raise CheckFailed(f"{location} is empty", target=params.backup, code="data.missing")
-    manifest = _manifest(location, params.manifest) if params.manifest else None
+    manifest = restoring.manifest(location, params.manifest) if params.manifest else None
     scratch = RemoteScratch(ctx, params.host, params.scratch) if params.host else None
     started = time.monotonic()
     with scratch or Scratch(params.scratch) as place:
