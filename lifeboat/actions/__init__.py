@@ -5,3 +5,7 @@ Each module holds plain functions with a typed parameter model, registered with
 compensates what it did, decided from what it saw; an irreversible one needs an approval
 step before it in the runbook. Actions never import Prefect.
 """
+
+from lifeboat.actions import files, restore, service
+
+__all__ = ["files", "restore", "service"]
