@@ -10,7 +10,8 @@ the boundary where they happen, ``raise OurError(...) from exc``, so callers cat
     └── StepError                 a step ran and did not succeed (what, where, why)
         ├── CheckFailed           a read-only check found the system not as required
         ├── AccessError           could not reach or read what the step works on: no verdict
-        └── StepTimeout           a step ran out of its time budget
+        ├── StepTimeout           a step ran out of its time budget
+        └── LockHeld              a live run of the same system holds its lock: not started
 
 The CLI maps ``RunbookInvalid`` and ``ParameterError`` to exit code 2 and ``StepError`` to 1.
 
@@ -21,7 +22,9 @@ alert rule) can tell "the backup is bad" from "we could not look at it":
     data.*     the system is not as required: data.missing, data.corrupted, data.stale,
                data.too_close, data.drift, data.unprotected, data.restore_failed
     access.*   we could not look: access.denied, access.no_bucket, access.unreachable,
-               access.no_credentials, access.failed
+               access.no_credentials, access.no_zone, access.ssh, access.no_secret,
+               access.failed
+    lock.held  another live run of the system holds its lock: this run did not start
     check.failed, step.failed, step.timeout    anything else
 """
 
@@ -99,3 +102,12 @@ class StepTimeout(StepError):
     """A step did not finish within its timeout."""
 
     code = "step.timeout"
+
+
+class LockHeld(StepError):
+    """Another live run of the same system (the runbook's ``lock``) holds the lock.
+
+    Raised before any step: the run did nothing. The message names the holding run.
+    """
+
+    code = "lock.held"

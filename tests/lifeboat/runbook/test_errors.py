@@ -328,8 +328,9 @@ def test_unknown_rollback_action(with_steps: Steps, errors_of: Errors) -> None:
     assert errors_of is not None and path.exists()  # a valid file: the baseline for the next
     bad = with_steps("  - id: a\n    action: dns.swich\n    rollback: {action: dns.swich}\n")
     errors = errors_of(bad)
-    assert f"{bad}:18:13: error: unknown action 'dns.swich'" in errors
-    assert f"{bad}:19:24: error: unknown action 'dns.swich'" in errors
+    hint = " (did you mean 'dns.switch'?)"
+    assert f"{bad}:18:13: error: unknown action 'dns.swich'{hint}" in errors
+    assert f"{bad}:19:24: error: unknown action 'dns.swich'{hint}" in errors
 
 
 def test_invalid_name(write: Write, errors_of: Errors) -> None:
