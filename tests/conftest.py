@@ -241,6 +241,24 @@ def sandbox(
         yield composed
 
 
+@pytest.fixture
+def clean_sites(sshd_sites: SshdSites) -> Iterator[SshdSites]:
+    """The session's sites with no app running and an empty ``app/data``, before and after:
+    the sites are shared by every test, their apps and data must not leak between them."""
+    import shutil
+
+    def reset() -> None:
+        sshd_sites.stop_apps()
+        for site in sshd_sites.sites.values():
+            data = site.root / "app" / "data"
+            shutil.rmtree(data, ignore_errors=True)
+            data.mkdir(parents=True)
+
+    reset()
+    yield sshd_sites
+    reset()
+
+
 @dataclass(frozen=True)
 class AuthS3:
     """A moto server that checks credentials, and one IAM user's key it accepts."""

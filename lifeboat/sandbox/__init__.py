@@ -1,7 +1,9 @@
 """Real local services standing in for production, all on 127.0.0.1 (DESIGN.md, "Real parts").
 
 ``Sandbox`` composes one moto server (S3 in every region + Route 53), one OpenSSH ``sshd``
-per site, an SMTP server and an HTTP receiver; ``env()`` gives the variables that point
+per site (each site a small "server" with its root folder and a web app that runbooks
+start with ``systemctl``), an SMTP server, an HTTP receiver and the public entry point
+that follows the Route 53 record of ``www.example.com.``; ``env()`` gives the variables that point
 Lifeboat (or any AWS/SSH/SMTP client) at them, and ``sandbox.json`` in the state dir lets
 another process report ``status`` and stop the process-based services with ``down``.
 
@@ -10,7 +12,9 @@ so a test pays only for what it needs. Nothing here imports Prefect: the sandbox
 engine, it is not part of it.
 
 moto and sshd are child processes (own pids, in ``sandbox.json``, stoppable by ``down``);
-SMTP and the receiver are threads of the process that called ``start()``.
+SMTP, the receiver and the entry point are threads of the process that called ``start()``.
+The sites' web apps are daemons that runbooks start and stop: ``stop()`` stops any it
+finds running (by their pidfiles), and an app whose sshd is gone exits by itself.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Self
 
+from lifeboat.sandbox.entry import Entry, routes_file
 from lifeboat.sandbox.errors import SandboxError, ServiceStartError
 from lifeboat.sandbox.lifecycle import StartStop
 from lifeboat.sandbox.receiver import Receiver
@@ -40,6 +45,7 @@ from lifeboat.sandbox.state import (
 __all__ = [
     "DEFAULT_REGION",
     "DEFAULT_SITES",
+    "Entry",
     "MotoServer",
     "Receiver",
     "Sandbox",
@@ -68,7 +74,8 @@ class Sandbox(StartStop):
     fixtures can share their services with a composed sandbox. Parts not passed in are
     created under ``state_dir`` (``s3/``, ``ssh/``, ``mail/``, ``webhooks/``) and owned.
     ``sites`` is ignored when ``sshd`` is given. ``die_with_parent=False`` lets moto and
-    sshd outlive this process (for a CLI ``up``); the threads never do.
+    sshd outlive this process (for a CLI ``up``); the threads never do. The entry point is
+    always owned; it routes by ``routes.json`` beside the SSH config (``seed`` writes it).
     """
 
     def __init__(
@@ -97,6 +104,11 @@ class Sandbox(StartStop):
         )
         self.smtp = smtp or SmtpServer(state_dir / "mail")
         self.receiver = receiver or Receiver(state_dir / "webhooks")
+        self.entry = Entry(
+            routes_file(self.sshd.ssh_config),
+            moto_url=lambda: self.s3.url,
+            upstreams=lambda: {name: s.webapp.url for name, s in self.sshd.sites.items()},
+        )
 
     def start(self) -> Self:
         """Start what is not running: processes first (their start-ups overlap), then threads.
@@ -115,6 +127,8 @@ class Sandbox(StartStop):
                 self.smtp.start()
             if not self.receiver.running:
                 self.receiver.start()
+            if not self.entry.running:
+                self.entry.start()
             self.started_at = time.time()
             self.write_state()
         except BaseException:
@@ -123,7 +137,13 @@ class Sandbox(StartStop):
         return self
 
     def stop(self) -> None:
-        """Stop the owned parts (threads first, then processes) and remove ``sandbox.json``."""
+        """Stop the owned parts (threads first, then processes) and remove ``sandbox.json``.
+
+        Apps running on the sites are stopped too, also on adopted sites: they were started
+        through this sandbox's entry point's world, and nothing may outlive a test run.
+        """
+        self.entry.stop()
+        self.sshd.stop_apps()
         if "receiver" not in self._adopted:
             self.receiver.stop()
         if "smtp" not in self._adopted:
@@ -141,13 +161,20 @@ class Sandbox(StartStop):
             times[f"sshd:{name}"] = site.startup_seconds
         times["smtp"] = self.smtp.startup_seconds
         times["receiver"] = self.receiver.startup_seconds
+        times["entry"] = self.entry.startup_seconds
         return times
 
     def env(self) -> dict[str, str]:
         """Variables to export so Lifeboat and AWS, SSH and mail clients use the sandbox.
 
         ``NO_PROXY`` keeps loopback traffic away from any HTTP proxy the machine has.
+        ``LIFEBOAT_SANDBOX_WEBAPP_<SITE>`` is each site's app (``site-a`` -> ``SITE_A``);
+        ``LIFEBOAT_SANDBOX_ENTRY_URL`` stands for ``https://www.example.com``.
         """
+        apps = {
+            f"LIFEBOAT_SANDBOX_WEBAPP_{_env_name(name)}": site.webapp.url
+            for name, site in self.sshd.sites.items()
+        }
         return {
             **aws_env(self.s3.url, self.region),
             "NO_PROXY": "127.0.0.1,localhost",
@@ -157,6 +184,8 @@ class Sandbox(StartStop):
             "LIFEBOAT_KNOWN_HOSTS": str(self.sshd.known_hosts),
             "LIFEBOAT_SSH_CONFIG": str(self.sshd.ssh_config),
             "LIFEBOAT_SANDBOX_DIR": str(self.state_dir),
+            "LIFEBOAT_SANDBOX_ENTRY_URL": self.entry.url,
+            **apps,
             # The channels the shipped runbooks name as ${{ secrets.* }}, here on loopback.
             "LIFEBOAT_SECRET_ONCALL_WEBHOOK": self.receiver.url.replace("http://", "json://")
             + "/hooks/oncall",
@@ -189,7 +218,11 @@ class Sandbox(StartStop):
                     marker=site.marker,
                     url=f"ssh://{site.user}@{site.host}:{site.port}",
                     log=site.log_file,
-                    details={"host_key_fingerprint": site.host_key.fingerprint},
+                    details={
+                        "host_key_fingerprint": site.host_key.fingerprint,
+                        "root": str(site.root),
+                        "webapp_url": site.webapp.url,
+                    },
                 )
             )
         records.append(
@@ -212,6 +245,21 @@ class Sandbox(StartStop):
                 pid=owner,
                 url=self.receiver.url,
                 details={"inbox": str(self.receiver.inbox)},
+            )
+        )
+        records.append(
+            ServiceRecord(
+                name="entry",
+                kind="in-process",
+                host=self.entry.host,
+                port=self.entry.port,
+                pid=owner,
+                url=self.entry.url,
+                details={
+                    "record": self.entry.record,
+                    "zone": self.entry.zone,
+                    "routes": str(self.entry.routes),
+                },
             )
         )
         started = self.started_at if self.started_at is not None else time.time()
@@ -237,3 +285,8 @@ class Sandbox(StartStop):
         if pid is None:
             raise SandboxError(f"{what} is not running: start the sandbox first")
         return pid
+
+
+def _env_name(site: str) -> str:
+    """``site-a`` -> ``SITE_A``: what a site name becomes inside a variable name."""
+    return "".join(c if c.isalnum() else "_" for c in site).upper()

@@ -5,9 +5,21 @@ verification. A mock would accept anything; a real ``sshd`` refuses a wrong user
 presents a real host key, so tests prove that Lifeboat trusts only hosts listed in its
 known_hosts file and refuses a host whose key changed (a rebuilt or impersonated host).
 
+Each site is also a small, separate "server" although every site runs as the same user on
+this one machine: its root folder (``root/``) is where every SSH session starts (``cd``),
+and ``$HOME``, as a deploy user's home would be on a production host, so runbooks use
+relative paths (``app/data``) and two sites never collide. sshd's ``ForceCommand`` runs
+``login.sh``, which sets that up, puts ``bin/`` (the ``systemctl`` shim of ``webapp.py``)
+first in ``PATH``, exports ``LIFEBOAT_SITE`` and runs the client's command string with the
+user's shell (``$SHELL -c``, as sshd itself would): argv quoting is untouched. With a
+ForceCommand, OpenSSH runs an SFTP subsystem request as that forced command too, with
+``SSH_ORIGINAL_COMMAND`` set to the ``Subsystem`` command: ``login.sh`` execs the external
+``sftp-server -d ROOT`` for it, so SFTP works and relative paths land in the root.
+
 Layout of a site's state dir: ``ssh_host_ed25519_key`` (host key, 0600), ``sshd_config``,
-``sshd.pid``, ``authorized_keys``, ``known_hosts`` (one line for this site), ``sshd.log``
-and, unless one is shared, the client key ``id_ed25519`` (0600).
+``sshd.pid``, ``authorized_keys``, ``known_hosts`` (one line for this site), ``sshd.log``,
+``login.sh``, ``bin/systemctl``, ``webapp.log``, ``root/`` (with ``app/data/`` and, while
+the app runs, ``webapp.pid``) and, unless one is shared, the client key ``id_ed25519``.
 """
 
 from __future__ import annotations
@@ -15,6 +27,7 @@ from __future__ import annotations
 import os
 import pwd
 import re
+import shlex
 import socket
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,6 +35,7 @@ from typing import Self
 
 from lifeboat.sandbox.errors import SandboxError
 from lifeboat.sandbox.lifecycle import StartStop
+from lifeboat.sandbox.ports import free_port
 from lifeboat.sandbox.process import ProcessService
 from lifeboat.sandbox.sshkeys import (
     PublicKey,
@@ -31,11 +45,19 @@ from lifeboat.sandbox.sshkeys import (
     ssh_config_block,
     write_text,
 )
+from lifeboat.sandbox.webapp import UNIT, WebApp, pidfile_of, stop_app
 
 SSHD = Path("/usr/sbin/sshd")
 #: sshd running as root insists on this privilege-separation directory existing.
 PRIVSEP_DIR = Path("/run/sshd")
 DEFAULT_SITES = ("site-a", "site-b")
+#: Where distributions install OpenSSH's SFTP server (Debian first).
+SFTP_SERVERS = (
+    Path("/usr/lib/openssh/sftp-server"),
+    Path("/usr/libexec/openssh/sftp-server"),
+    Path("/usr/libexec/sftp-server"),
+    Path("/usr/lib/ssh/sftp-server"),
+)
 _SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -52,13 +74,29 @@ class SshEndpoint:
     host_key_fingerprint: str
 
 
+def sftp_server() -> Path:
+    """OpenSSH's external ``sftp-server``: ``internal-sftp`` cannot run under a ForceCommand."""
+    for path in SFTP_SERVERS:
+        if path.is_file():
+            return path
+    raise SandboxError(
+        "sftp-server not found (looked in "
+        + ", ".join(map(str, SFTP_SERVERS))
+        + "): install openssh-server (scripts/bootstrap-system.sh)"
+    )
+
+
 def current_user() -> str:
     """The login name sshd must allow: the sandbox can only log in as whoever runs it."""
     return pwd.getpwuid(os.getuid()).pw_name
 
 
 class SshdSite(ProcessService):
-    """``sshd -D -e -f CONFIG`` for one site; key-only login as the current user."""
+    """``sshd -D -e -f CONFIG`` for one site; key-only login as the current user.
+
+    Sessions start in ``root`` (see the module docstring); ``webapp`` is the site's app unit
+    on a port chosen at the first start and kept across restarts (``webapp_port`` fixes it).
+    """
 
     def __init__(
         self,
@@ -67,6 +105,7 @@ class SshdSite(ProcessService):
         *,
         identity_file: Path | None = None,
         port: int | None = None,
+        webapp_port: int | None = None,
         die_with_parent: bool = True,
         timeout: float = 10.0,
         sshd: Path = SSHD,
@@ -87,6 +126,16 @@ class SshdSite(ProcessService):
         self.pid_file = state_dir / "sshd.pid"
         self.authorized_keys = state_dir / "authorized_keys"
         self.known_hosts = state_dir / "known_hosts"
+        self.root = state_dir / "root"
+        self.login_script = state_dir / "login.sh"
+        self._webapp_port = webapp_port
+
+    @property
+    def webapp(self) -> WebApp:
+        """The site's web app unit (its port is chosen when the site first starts)."""
+        if self._webapp_port is None:
+            raise SandboxError(f"{self.service} has no web app port yet: call start() first")
+        return WebApp(self.name, self.state_dir, self.root, self._webapp_port)
 
     @property
     def marker(self) -> str:
@@ -127,6 +176,11 @@ class SshdSite(ProcessService):
         host_key = generate_key(self.host_key_file, f"lifeboat-sandbox host {self.name}")
         client_key = generate_key(self.identity_file, f"lifeboat-sandbox client {self.user}")
         write_text(self.authorized_keys, client_key.line() + "\n", 0o600)
+        if self._webapp_port is None:
+            self._webapp_port = free_port(self.host)
+        self.root.mkdir(exist_ok=True)
+        self.webapp.install(self.pid_file)
+        write_text(self.login_script, self._login_script(), 0o755)
         write_text(self.config_file, self._config())
         write_text(self.known_hosts, known_hosts_line(self.host, self.port, host_key) + "\n")
 
@@ -153,10 +207,40 @@ class SshdSite(ProcessService):
                 "PermitUserEnvironment no",
                 "PrintMotd no",
                 "PrintLastLog no",
-                "Subsystem sftp internal-sftp",
+                f"Subsystem sftp {sftp_server()}",
+                f"ForceCommand {shlex.quote(str(self.login_script))}",
                 "",
             ]
         )
+
+    def _login_script(self) -> str:
+        """Every session: into the root, site bin first in PATH, then the client's command."""
+        root, sftp = shlex.quote(str(self.root)), shlex.quote(str(sftp_server()))
+        return f"""#!/bin/sh
+# ForceCommand of sandbox site {self.name} (written by lifeboat/sandbox/sshd.py at start).
+root={root}
+cd "$root" || exit 1
+HOME=$root
+LIFEBOAT_SITE={shlex.quote(self.name)}
+PATH={shlex.quote(str(self.webapp.shim.parent))}:$PATH
+export HOME LIFEBOAT_SITE PATH
+if [ "${{SSH_ORIGINAL_COMMAND-}}" = {sftp} ]; then
+    exec {sftp} -d "$root"
+fi
+if [ -z "${{SSH_ORIGINAL_COMMAND+set}}" ]; then
+    exec "${{SHELL:-/bin/sh}}"
+fi
+exec "${{SHELL:-/bin/sh}}" -c "$SSH_ORIGINAL_COMMAND"
+"""
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the site's app (a daemon, not a child of sshd), then sshd itself."""
+        self.stop_apps(timeout)
+        super().stop(timeout)
+
+    def stop_apps(self, timeout: float = 5.0) -> list[str]:
+        """Stop whatever app runs on this site, by its pidfile; the units that were running."""
+        return [UNIT] if stop_app(pidfile_of(self.root), timeout) else []
 
     def probe(self) -> bool:
         """sshd speaks first: a ``SSH-2.0-...`` banner means it is serving."""
@@ -170,7 +254,8 @@ class SshdSite(ProcessService):
         """Restart on the same port with a brand-new host key, as a rebuilt host would.
 
         With ``trust=False`` this site's known_hosts keeps the *old* key, which is what a
-        client faces after a host was reinstalled or impersonated: it must refuse.
+        client faces after a host was reinstalled or impersonated: it must refuse. The app
+        stops too: a rebuilt host runs nothing until someone starts it.
         """
         old_known_hosts = self.known_hosts.read_text() if self.known_hosts.exists() else ""
         port = self.port
@@ -276,3 +361,7 @@ class SshdSites(StartStop):
         self._pending.clear()
         for site in self.sites.values():
             site.stop()
+
+    def stop_apps(self) -> dict[str, list[str]]:
+        """Stop the apps running on every site (sshd keeps running); what was stopped where."""
+        return {name: site.stop_apps() for name, site in self.sites.items()}

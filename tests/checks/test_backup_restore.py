@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import gzip
-import re
 import hashlib
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path

@@ -31,6 +31,8 @@ def test_env_names_every_service(sandbox: Sandbox) -> None:
     assert env["LIFEBOAT_RECEIVER_URL"] == sandbox.receiver.url
     assert Path(env["LIFEBOAT_KNOWN_HOSTS"]).read_text().count("ssh-ed25519") == 2
     assert "Host site-a" in Path(env["LIFEBOAT_SSH_CONFIG"]).read_text()
+    assert env["LIFEBOAT_SANDBOX_ENTRY_URL"] == sandbox.entry.url
+    assert env["LIFEBOAT_SANDBOX_WEBAPP_SITE_B"] == sandbox.sshd["site-b"].webapp.url
     assert all("127.0.0.1" in v for k, v in env.items() if k.endswith("_URL"))
 
 
@@ -77,7 +79,7 @@ def test_apprise_reaches_mail_and_webhook(sandbox: Sandbox) -> None:
 def test_state_file_describes_the_services(sandbox: Sandbox) -> None:
     state = read_state(sandbox.state_dir)
     names = [record.name for record in state.services]
-    assert names == ["s3", "sshd:site-a", "sshd:site-b", "smtp", "receiver"]
+    assert names == ["s3", "sshd:site-a", "sshd:site-b", "smtp", "receiver", "entry"]
     assert state.env == sandbox.env()
     assert state.owner_pid == os.getpid()
     assert status(sandbox.state_dir) == dict.fromkeys(names, "running")
@@ -102,6 +104,7 @@ def test_down_from_another_process(tmp_path: Path) -> None:
         outcome = json.loads(result.stdout)
         assert outcome["s3"] == outcome["sshd:solo"] == "stopped"
         assert outcome["smtp"] == outcome["receiver"] == f"in process {os.getpid()}"
+        assert outcome["entry"] == f"in process {os.getpid()}"
         assert not any(pid_alive(pid) for pid in pids if pid is not None)
         state = read_state(box.state_dir)  # kept: the in-process services still run
         assert status(box.state_dir)["s3"] == "stopped"
@@ -155,3 +158,16 @@ def test_failed_start_explains_and_cleans_up(
     assert not any(pid_alive(pid) for pid in spawned)
     assert not box.s3.running
     assert not (tmp_path / "broken" / "sandbox.json").exists()
+
+
+def test_stop_stops_the_apps_runbooks_started(tmp_path: Path) -> None:
+    box = Sandbox(tmp_path / "apps", sites=["solo"]).start()
+    try:
+        shim = box.sshd["solo"].webapp.shim
+        subprocess.run([str(shim), "start", "webapp"], check=True, timeout=30)
+        pid = int(box.sshd["solo"].webapp.pidfile.read_text())
+        assert pid_alive(pid)
+    finally:
+        box.stop()
+    assert not pid_alive(pid)
+    assert not box.sshd["solo"].webapp.pidfile.exists()
