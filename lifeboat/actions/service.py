@@ -22,7 +22,8 @@ Verb = Literal["start", "stop", "restart"]
 class ServiceParams(Params):
     host: Annotated[str, Ref("hosts")] = Field(description="A host declared in the runbook")
     unit: str = Field(
-        pattern=r"^[A-Za-z0-9@._:-]+$", description="The systemd unit, e.g. webapp or nginx"
+        pattern=r"^[A-Za-z0-9@_][A-Za-z0-9@._:-]*$",
+        description="The systemd unit, e.g. webapp or nginx (never starting with -)",
     )
     sudo: bool = Field(False, description="Run systemctl through `sudo -n --`")
     timeout: float = Field(120.0, gt=0, le=3600, description="Seconds the command may take")
