@@ -8,7 +8,7 @@ naming the host and the remote path.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import paramiko
@@ -52,3 +52,47 @@ def upload(
     finally:
         sftp.close()
     return Upload(path, size, digest.hexdigest())
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    name: str
+    size: int
+    mtime: float
+
+
+def listdir(pool: SshPool, target: SshTarget, path: str) -> list[RemoteFile]:
+    """Regular files in a remote folder (not recursive), newest first."""
+    import stat
+
+    where = f"{target.address}:{path}"
+    try:
+        sftp = pool.client(target).open_sftp()
+        try:
+            entries = sftp.listdir_attr(path)
+        finally:
+            sftp.close()
+    except (paramiko.SSHException, OSError) as exc:
+        raise SshError(f"cannot list the folder: {exc}", target=where) from exc
+    files = [
+        RemoteFile(e.filename, e.st_size or 0, float(e.st_mtime or 0))
+        for e in entries
+        if e.st_mode is not None and stat.S_ISREG(e.st_mode)
+    ]
+    return sorted(files, key=lambda f: (f.mtime, f.name), reverse=True)
+
+
+def download(pool: SshPool, target: SshTarget, path: str, size: int = 1 << 20) -> Iterator[bytes]:
+    """A remote file's content, ``size`` bytes at a time."""
+    where = f"{target.address}:{path}"
+    try:
+        sftp = pool.client(target).open_sftp()
+        try:
+            with sftp.open(path, "rb") as remote:
+                remote.prefetch()
+                while chunk := remote.read(size):
+                    yield chunk
+        finally:
+            sftp.close()
+    except (paramiko.SSHException, OSError) as exc:
+        raise SshError(f"cannot read the file: {exc}", target=where) from exc

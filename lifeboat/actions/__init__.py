@@ -6,6 +6,6 @@ compensates what it did, decided from what it saw; an irreversible one needs an 
 step before it in the runbook. Actions never import Prefect.
 """
 
-from lifeboat.actions import dns, files, restore, service
+from lifeboat.actions import copy, dns, files, restore, service
 
-__all__ = ["dns", "files", "restore", "service"]
+__all__ = ["copy", "dns", "files", "restore", "service"]

@@ -62,12 +62,22 @@ class FilePutParams(Params):
         return self
 
 
+class Reverted(Params):
+    path: RemotePath = Field(description="A file a step wrote")
+    backup: RemotePath | None = Field(
+        None, description="Its saved previous version; none: it did not exist, remove it"
+    )
+
+
 class FileRevertParams(Params):
     host: Annotated[str, Ref("hosts")] = Field(description="A host declared in the runbook")
-    path: RemotePath = Field(description="The file to put back")
-    backup: RemotePath | None = Field(
-        None, description="The saved previous version; none: the file did not exist, remove it"
-    )
+    files: list[Reverted] = Field(min_length=1, description="The files to put back")
+
+
+def revert_undo(host: str, files: list[tuple[str, str | None]]) -> Undo:
+    """The undo of a step that wrote ``files`` ((path, saved previous version or None))."""
+    rows = [{"path": path, "backup": backup} for path, backup in files]
+    return Undo(action="file.revert", with_={"host": host, "files": rows})
 
 
 @registry.action("file.put", reversible=True)
@@ -91,9 +101,7 @@ def file_put(params: FilePutParams, ctx: StepContext) -> StepOutput:
         "sha256": written.sha256,
         "previous_saved_as": backup,
     }
-    undo = Undo(
-        action="file.revert", with_={"host": params.host, "path": params.path, "backup": backup}
-    )
+    undo = revert_undo(params.host, [(params.path, backup)])
     return StepOutput(
         summary=f"{params.host}: wrote {params.path} ({written.size:,} bytes, sha256 "
         f"{written.sha256[:12]} verified on the host)",
@@ -104,15 +112,17 @@ def file_put(params: FilePutParams, ctx: StepContext) -> StepOutput:
 
 @registry.action("file.revert", reversible=False)
 def file_revert(params: FileRevertParams, ctx: StepContext) -> StepOutput:
-    """Put a file's saved previous version back, or remove it if there was none."""
+    """Put files' saved previous versions back, or remove those that did not exist."""
     remote = Remote.of(ctx, params.host)
-    if params.backup is None:
-        remote.output(["rm", "-f", "--", params.path])
-        said = f"removed {params.path} (it did not exist before)"
-    else:
-        remote.output(["mv", "-f", "--", params.backup, params.path])
-        said = f"restored the previous {params.path}"
-    return StepOutput(summary=f"{params.host}: {said}", evidence=params.model_dump())
+    said = []
+    for item in reversed(params.files):
+        if item.backup is None:
+            remote.output(["rm", "-f", "--", item.path])
+            said.append(f"removed {item.path}")
+        else:
+            remote.output(["mv", "-f", "--", item.backup, item.path])
+            said.append(f"restored the previous {item.path}")
+    return StepOutput(summary=f"{params.host}: {'; '.join(said)}", evidence=params.model_dump())
 
 
 class ScriptParams(Params):

@@ -17,8 +17,9 @@ from typing import Annotated
 from pydantic import Field
 
 from lifeboat import restoring, storage
+from lifeboat.actions.files import revert_undo
 from lifeboat.errors import CheckFailed, StepError
-from lifeboat.registry import Params, Ref, StepContext, StepOutput, Undo, registry, runbook_of
+from lifeboat.registry import Params, Ref, StepContext, StepOutput, registry, runbook_of
 from lifeboat.remote import Remote, RemotePath, safe_name
 
 
@@ -78,7 +79,7 @@ def restore(params: RestoreParams, ctx: StepContext) -> StepOutput:
             remote.succeeds(["mv", "-f", "--", backup, path])
         raise
     seconds = time.monotonic() - started
-    undo = Undo(action="file.revert", with_={"host": params.host, "path": path, "backup": backup})
+    undo = revert_undo(params.host, [(path, backup)])
     evidence = {
         "backup": params.backup,
         "copy": str(location),

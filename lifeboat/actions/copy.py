@@ -1,0 +1,90 @@
+"""``file.copy``: files from one runbook host to another, through the orchestrator.
+
+What a failback needs: the data written on site B while it served goes back to site A
+before A serves again. Hosts never get credentials for each other: the orchestrator reads
+over one SFTP session and writes over the other. Each file is proven end to end: the
+source host hashes it, the destination host hashes what landed, and only equal hashes let
+it replace the destination file (kept aside for the rollback).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+import secrets
+from typing import Annotated
+
+from pydantic import Field
+
+from lifeboat import sftp
+from lifeboat.actions.files import revert_undo
+from lifeboat.errors import StepError
+from lifeboat.registry import Params, Ref, StepContext, StepOutput, registry
+from lifeboat.remote import Remote, RemotePath
+
+
+class CopyParams(Params):
+    from_host: Annotated[str, Ref("hosts")] = Field(description="The host to copy from")
+    from_dir: RemotePath = Field(description="Folder on the source host")
+    to_host: Annotated[str, Ref("hosts")] = Field(description="The host to copy to")
+    to_dir: RemotePath = Field(description="Folder on the destination host (created)")
+    pattern: str = Field("*", description="Which files of the folder (shell pattern)")
+    newest: int = Field(0, ge=0, description="Copy only the N newest matching files (0: all)")
+
+
+@registry.action("file.copy", reversible=True)
+def file_copy(params: CopyParams, ctx: StepContext) -> StepOutput:
+    """Copy files between hosts, each hash-proven on both; undo: the previous files back."""
+    source, dest = Remote.of(ctx, params.from_host), Remote.of(ctx, params.to_host)
+    found = sftp.listdir(source.pool, source.target, params.from_dir)
+    chosen = [f for f in found if fnmatch.fnmatchcase(f.name, params.pattern)]
+    chosen = chosen[: params.newest] if params.newest else chosen
+    if not chosen:
+        raise StepError(
+            f"no file matching {params.pattern!r} in {params.from_dir}",
+            target=params.from_host,
+            code="data.missing",
+        )
+    dest.output(["mkdir", "-p", "--", params.to_dir])
+    written: list[tuple[str, str | None]] = []
+    rows, sizes = [], []
+    try:
+        for item in chosen:
+            origin = posixpath.join(params.from_dir, item.name)
+            target = posixpath.join(params.to_dir, item.name)
+            expected = source.sha256(origin)
+            backup = None
+            if dest.exists(target):
+                backup = f"{target}.lifeboat-before-{secrets.token_hex(4)}"
+                dest.output(["cp", "-p", "--", target, backup])
+            written.append((target, backup))
+            landed = dest.put(target, sftp.download(source.pool, source.target, origin))
+            if landed.sha256 != expected:
+                raise StepError(
+                    f"{origin}: {params.from_host} hashed {expected}, "
+                    f"{params.to_host} received {landed.sha256}",
+                    target=params.to_host,
+                    code="data.corrupted",
+                )
+            rows.append({"file": item.name, "bytes": landed.size, "sha256": landed.sha256})
+            sizes.append(landed.size)
+            ctx.log(f"{params.from_host}:{origin} -> {params.to_host}:{target} ({landed.size:,} B)")
+    except StepError:
+        _put_back(dest, written)  # a failed step is not rolled back: leave no half copy
+        raise
+    total = sum(size for size in sizes)
+    return StepOutput(
+        summary=f"copied {len(rows)} file{'s' * (len(rows) != 1)} ({total:,} bytes) from "
+        f"{params.from_host}:{params.from_dir} to {params.to_host}:{params.to_dir}, "
+        "sha256 equal on both hosts",
+        evidence={"files": rows, **params.model_dump()},
+        undo=revert_undo(params.to_host, written),
+    )
+
+
+def _put_back(dest: Remote, written: list[tuple[str, str | None]]) -> None:
+    for path, backup in reversed(written):
+        if backup is None:
+            dest.succeeds(["rm", "-f", "--", path])
+        else:
+            dest.succeeds(["mv", "-f", "--", backup, path])

@@ -1,0 +1,84 @@
+"""file.copy between two real sandbox sites (each its own root), proven by both hosts' hashes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lifeboat.actions.copy import CopyParams, file_copy
+from lifeboat.actions.files import FileRevertParams, file_revert
+from lifeboat.errors import StepError
+from lifeboat.runbook.model import Runbook
+from lifeboat.sandbox.sshd import SshdSites
+from lifeboat.settings import Settings
+from lifeboat.ssh import close_pool
+from lifeboat.testing import RunbookContext
+
+
+@pytest.fixture
+def ctx(clean_sites: SshdSites, no_config: Path) -> Iterator[RunbookContext]:
+    hosts = {}
+    for name, site in (("web-a", "site-a"), ("web-b", "site-b")):
+        endpoint = clean_sites.endpoint(site)
+        hosts[name] = {
+            "site": site,
+            "address": endpoint.host,
+            "port": endpoint.port,
+            "user": endpoint.user,
+            "identity_file": str(endpoint.identity_file),
+        }
+    runbook = Runbook.model_validate(
+        {
+            "id": "copy",
+            "version": "1.0.0",
+            "title": "t",
+            "owner": "o",
+            "sites": {s: {"provider": "onprem", "region": "lab"} for s in ("site-a", "site-b")},
+            "hosts": hosts,
+            "steps": [{"id": "x", "check": "wait", "with": {"duration": "1s"}}],
+        }
+    )
+    known_hosts = clean_sites.endpoint("site-a").known_hosts
+    context = RunbookContext(
+        runbook, settings=Settings(known_hosts=known_hosts, ssh_config=no_config)
+    )
+    yield context
+    close_pool(context)
+
+
+def test_copies_the_newest_matching_files_and_undo_restores(
+    ctx: RunbookContext, clean_sites: SshdSites
+) -> None:
+    a_data = clean_sites["site-a"].root / "app" / "data"
+    b_data = clean_sites["site-b"].root / "app" / "data"
+    (a_data / "db-1.sql.gz").write_bytes(b"old night")
+    time.sleep(0.01)
+    (a_data / "db-2.sql.gz").write_bytes(b"written on site A" * 1000)
+    (a_data / "notes.txt").write_text("not a dump")
+    (b_data / "db-2.sql.gz").write_bytes(b"stale copy on B")
+    params = CopyParams(
+        from_host="web-a",
+        from_dir="app/data",
+        to_host="web-b",
+        to_dir="app/data",
+        pattern="*.sql.gz",
+        newest=1,
+    )
+    output = file_copy(params, ctx)
+    assert (b_data / "db-2.sql.gz").read_bytes() == b"written on site A" * 1000
+    assert not (b_data / "db-1.sql.gz").exists() and not (b_data / "notes.txt").exists()
+    assert output.summary.startswith("copied 1 file (17,000 bytes) from web-a:app/data")
+    assert output.undo is not None
+    file_revert(FileRevertParams.model_validate(output.undo.with_), ctx)
+    assert [p.name for p in b_data.iterdir()] == ["db-2.sql.gz"]
+    assert (b_data / "db-2.sql.gz").read_bytes() == b"stale copy on B"
+
+
+def test_nothing_to_copy_is_missing_data(ctx: RunbookContext) -> None:
+    params = CopyParams(from_host="web-a", from_dir="app/data", to_host="web-b", to_dir="x")
+    with pytest.raises(StepError, match="no file matching") as info:
+        file_copy(params, ctx)
+    assert info.value.code == "data.missing"
