@@ -45,7 +45,7 @@ def assert_no_traceback(result: subprocess.CompletedProcess[str]) -> None:
 def test_validate_shipped_runbooks() -> None:
     result = lifeboat("validate", "runbooks/")
     assert result.returncode == 0, result.stderr
-    assert "ok: runbooks/webapp-failover.yaml (webapp-failover 2.2.0, 7 steps)" in result.stdout
+    assert "ok: runbooks/webapp-failover.yaml (webapp-failover 3.0.0, 13 steps)" in result.stdout
     assert re.search(r"^\d+ runbooks valid$", result.stdout, re.M)
 
 
@@ -89,36 +89,43 @@ def test_validate_empty_folder_is_an_error(tmp_path: Path) -> None:
 
 
 def test_plan_shows_steps_in_order_with_drill_and_live() -> None:
-    result = lifeboat("plan", "runbooks/webapp-failover.yaml", "-p", "health_path=/ready")
+    result = lifeboat(
+        "plan", "runbooks/webapp-failover.yaml", "-p", "primary_health=https://a.test/ready"
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     order = [m.group(1) for line in lines if (m := re.match(r"\s*\d+\. (\S+)", line))]
     assert order == [
         "scope",
         "announce",
-        "standby-reachable",
         "backups",
+        "fresh",
+        "standby-ssh",
         "go",
+        "fence-primary",
+        "restore",
+        "start-standby",
+        "standby-healthy",
+        "switch",
         "validate",
         "resolved",
     ]
-    assert "http.status url=https://web-a.example.com/ready timeout=5" in result.stdout
-    assert "tcp.open host=198.51.100.7 port=443" in result.stdout
-    assert "Fail over www from sbg-2 to eu-central-1?" in result.stdout
+    assert "http.status url=https://a.test/ready timeout=5" in result.stdout
+    assert "dns.switch zone=example.com record=www to=web-b ttl=60" in result.stdout
+    assert "Fail www over from sbg to gra?" in result.stdout
+    assert result.stdout.count("drill: skipped (live only)") == 7
 
 
 def test_plan_refuses_bad_parameter() -> None:
-    result = lifeboat("plan", "runbooks/webapp-failover.yaml", "-p", "standby_port=https")
+    result = lifeboat("plan", "runbooks/webapp-failover.yaml", "-p", "settle=soon")
     assert result.returncode == 2
-    assert result.stderr.strip() == (
-        "Error: parameter 'standby_port': 'https' is not of type integer"
-    )
+    assert result.stderr.strip() == "Error: parameter 'settle': 'soon' is not of type integer"
 
 
 def test_plan_revalidates_with_given_parameters() -> None:
-    result = lifeboat("plan", "runbooks/webapp-failover.yaml", "-p", "standby_port=70000")
+    result = lifeboat("plan", "runbooks/webapp-failover.yaml", "-p", "settle=100000")
     assert result.returncode == 2
-    assert "steps[2].with.port: Input should be less than or equal to 65535" in result.stderr
+    assert "steps[9].with.timeout: Input should be less than or equal to 86400" in result.stderr
 
 
 def test_plan_of_invalid_runbook(tmp_path: Path) -> None:

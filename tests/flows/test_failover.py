@@ -1,0 +1,142 @@
+"""The shipped failover on the sandbox: two real sshd sites, moto S3 and Route 53, an entry point.
+
+Site A serves www at the start; the failover (live, approved with --yes) fences A, restores
+the newest proven dump onto B, starts B, switches the DNS record and validates www through
+the entry point. A failure after the switch rolls everything back, DNS record included.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from lifeboat.journal import read, verify
+from lifeboat.sandbox import Sandbox
+from lifeboat.sandbox.ports import free_port
+from lifeboat.sandbox.seed import dump
+
+LIFEBOAT = str(Path(sys.executable).parent / "lifeboat")
+RUNBOOK = "runbooks/webapp-failover.yaml"
+
+
+def lifeboat(env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [LIFEBOAT, *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def ssh(env: dict[str, str], host: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    config = env["LIFEBOAT_SSH_CONFIG"]
+    return subprocess.run(
+        ["ssh", "-F", config, host, *argv], capture_output=True, text=True, timeout=30, check=False
+    )
+
+
+def www(sandbox: Sandbox) -> str:
+    """The value of www.example.com's record in moto's Route 53."""
+    api = sandbox.s3.client("route53")
+    zone = api.list_hosted_zones_by_name(DNSName="example.com.")["HostedZones"][0]["Id"]
+    sets = api.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+    record = next(r for r in sets if r["Name"] == "www.example.com." and r["Type"] != "NS")
+    return str(record["ResourceRecords"][0]["Value"])
+
+
+def point_www_at(sandbox: Sandbox, address: str) -> None:
+    api = sandbox.s3.client("route53")
+    zone = api.list_hosted_zones_by_name(DNSName="example.com.")["HostedZones"][0]["Id"]
+    change = {
+        "Action": "UPSERT",
+        "ResourceRecordSet": {
+            "Name": "www.example.com",
+            "Type": "CNAME",
+            "TTL": 60,
+            "ResourceRecords": [{"Value": address}],
+        },
+    }
+    api.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [change]})
+
+
+@pytest.fixture
+def world(
+    sandbox: Sandbox, clean_sites: Any, prefect_server: str, lifeboat_home: Path, repo: Path
+) -> Iterator[dict[str, str]]:
+    """Seeded sandbox, www on site A, A's app serving yesterday's dump."""
+    lifeboat_home.mkdir(parents=True, exist_ok=True)
+    (lifeboat_home / "sandbox").symlink_to(sandbox.state_dir)
+    env = {
+        **os.environ,
+        **sandbox.env(),
+        "PREFECT_API_URL": prefect_server,
+        "LIFEBOAT_HOME": str(lifeboat_home),
+    }
+    seeded = lifeboat(env, "sandbox", "seed", RUNBOOK, cwd=repo)
+    assert seeded.returncode == 0, seeded.stderr
+    point_www_at(sandbox, "web-a.sbg.example.net")
+    today = datetime.now(UTC).date().isoformat()
+    (clean_sites["site-a"].root / "app" / "data" / f"db-{today}.sql.gz").write_bytes(dump(today))
+    started = ssh(env, "web-a.sbg.example.net", "systemctl", "start", "webapp")
+    assert started.returncode == 0, started.stderr
+    entry = env["LIFEBOAT_SANDBOX_ENTRY_URL"]
+    assert httpx.get(f"{entry}/health", timeout=5).headers["X-Lifeboat-Site"] == "site-a"
+    yield env
+
+
+def params(env: dict[str, str], entry: str) -> list[str]:
+    return [
+        "-p", f"entry_url={entry}",
+        "-p", f"primary_health={env['LIFEBOAT_SANDBOX_WEBAPP_SITE_A']}/health",
+        "-p", f"standby_health={env['LIFEBOAT_SANDBOX_WEBAPP_SITE_B']}/health",
+        "-p", "settle=20",
+    ]  # fmt: skip
+
+
+def test_failover_moves_www_to_the_standby_with_the_restored_data(
+    world: dict[str, str], sandbox: Sandbox, clean_sites: Any, repo: Path
+) -> None:
+    entry = world["LIFEBOAT_SANDBOX_ENTRY_URL"]
+    result = lifeboat(
+        world, "run", RUNBOOK, "--mode", "live", "--yes", *params(world, entry), cwd=repo
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert www(sandbox) == "web-b.gra.example.net"
+    health = httpx.get(f"{entry}/health", timeout=5)
+    assert health.status_code == 200 and health.headers["X-Lifeboat-Site"] == "site-b"
+    assert health.json()["data"].startswith("db-") and health.json()["rows"] == 2000
+    assert ssh(world, "web-a.sbg.example.net", "systemctl", "is-active", "webapp").returncode == 3
+    (journal,) = Path(world["LIFEBOAT_HOME"], "runs").glob("*/journal.jsonl")
+    assert verify(journal).ok
+    done = [e.step_id for e in read(journal) if e.event == "step.succeeded"]
+    assert done[-4:] == ["standby-healthy", "switch", "validate", "resolved"]
+
+
+def test_a_failure_after_the_switch_rolls_everything_back(
+    world: dict[str, str], sandbox: Sandbox, clean_sites: Any, repo: Path
+) -> None:
+    dead_entry = f"http://127.0.0.1:{free_port()}"  # www never answers: validate fails
+    result = lifeboat(
+        world, "run", RUNBOOK, "--mode", "live", "--yes", *params(world, dead_entry), cwd=repo
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert www(sandbox) == "web-a.sbg.example.net"  # the DNS record is back
+    (journal,) = Path(world["LIFEBOAT_HOME"], "runs").glob("*/journal.jsonl")
+    rolled = [e.step_id for e in read(journal) if e.event == "rollback.succeeded"]
+    assert rolled == ["switch", "start-standby", "restore", "fence-primary"]
+    assert ssh(world, "web-a.sbg.example.net", "systemctl", "is-active", "webapp").returncode == 0
+    assert ssh(world, "web-b.gra.example.net", "systemctl", "is-active", "webapp").returncode == 3
+    assert list((clean_sites["site-b"].root / "app" / "data").iterdir()) == []
+    health = httpx.get(f"{world['LIFEBOAT_SANDBOX_ENTRY_URL']}/health", timeout=5)
+    assert health.headers["X-Lifeboat-Site"] == "site-a"
