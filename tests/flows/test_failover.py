@@ -140,3 +140,89 @@ def test_a_failure_after_the_switch_rolls_everything_back(
     assert list((clean_sites["site-b"].root / "app" / "data").iterdir()) == []
     health = httpx.get(f"{world['LIFEBOAT_SANDBOX_ENTRY_URL']}/health", timeout=5)
     assert health.headers["X-Lifeboat-Site"] == "site-a"
+
+
+class Probe:
+    """Polls www through the entry point every 50 ms, as a customer would, in a thread."""
+
+    def __init__(self, entry: str) -> None:
+        import threading
+
+        self.url = f"{entry}/health"
+        self.answers: list[tuple[int, str]] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        with httpx.Client(timeout=5) as client:
+            while not self.stop.wait(0.05):
+                try:
+                    answer = client.get(self.url)
+                    self.answers.append(
+                        (answer.status_code, answer.headers.get("X-Lifeboat-Site", ""))
+                    )
+                except httpx.HTTPError as exc:
+                    self.answers.append((0, type(exc).__name__))
+
+    def __enter__(self) -> Probe:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(10)
+
+    @property
+    def failures(self) -> list[tuple[int, str]]:
+        return [a for a in self.answers if a[0] != 200]
+
+
+def switch_params(env: dict[str, str]) -> list[str]:
+    return [
+        "-p", f"entry_url={env['LIFEBOAT_SANDBOX_ENTRY_URL']}",
+        "-p", f"primary_health={env['LIFEBOAT_SANDBOX_WEBAPP_SITE_A']}/health",
+        "-p", "drain=2s",
+        "-p", "settle=20",
+    ]  # fmt: skip
+
+
+def test_planned_switchover_and_back_without_a_failed_health_check(
+    world: dict[str, str], sandbox: Sandbox, clean_sites: Any, repo: Path
+) -> None:
+    standby = ["-p", f"standby_health={world['LIFEBOAT_SANDBOX_WEBAPP_SITE_B']}/health"]
+    with Probe(world["LIFEBOAT_SANDBOX_ENTRY_URL"]) as probe:
+        result = lifeboat(
+            world, "run", "runbooks/planned-switchover.yaml", "--mode", "live", "--yes",
+            *switch_params(world), *standby, cwd=repo,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert probe.failures == [], probe.failures
+    sites = [site for _, site in probe.answers]
+    assert "site-b" in sites and sites[-1] == "site-a"  # served by B during the window
+    assert www(sandbox) == "web-a.sbg.example.net"
+    assert ssh(world, "web-b.gra.example.net", "systemctl", "is-active", "webapp").returncode == 3
+
+
+def test_failback_copies_the_standby_s_data_home_without_a_failed_health_check(
+    world: dict[str, str], sandbox: Sandbox, clean_sites: Any, repo: Path
+) -> None:
+    # As after a failover: www on B, B serving newer data, A rebuilt but stopped.
+    a_data = clean_sites["site-a"].root / "app" / "data"
+    b_data = clean_sites["site-b"].root / "app" / "data"
+    newer = dump("written-on-gra")
+    (b_data / "db-9999-12-31.sql.gz").write_bytes(newer)
+    assert ssh(world, "web-b.gra.example.net", "systemctl", "start", "webapp").returncode == 0
+    point_www_at(sandbox, "web-b.gra.example.net")
+    assert ssh(world, "web-a.sbg.example.net", "systemctl", "stop", "webapp").returncode == 0
+    with Probe(world["LIFEBOAT_SANDBOX_ENTRY_URL"]) as probe:
+        result = lifeboat(
+            world, "run", "runbooks/failback.yaml", "--mode", "live", "--yes",
+            *switch_params(world), cwd=repo,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert probe.failures == [], probe.failures
+    assert (a_data / "db-9999-12-31.sql.gz").read_bytes() == newer
+    assert www(sandbox) == "web-a.sbg.example.net"
+    health = httpx.get(f"{world['LIFEBOAT_SANDBOX_ENTRY_URL']}/health", timeout=5).json()
+    assert health["data"] == "db-9999-12-31.sql.gz"
+    assert ssh(world, "web-b.gra.example.net", "systemctl", "is-active", "webapp").returncode == 3
