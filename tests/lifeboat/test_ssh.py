@@ -230,3 +230,31 @@ def test_a_reused_id_does_not_lose_the_new_pool() -> None:
         transport._pools[42] = new
     transport._release(42, old)  # the dead context's finalizer, after its id was reused
     assert transport._pools.pop(42) is new
+
+
+def test_a_host_dying_mid_command_fails_fast_and_clearly(tmp_path: Path) -> None:
+    """sshd and its session killed while `sleep 30` runs: a clear error long before 30 s."""
+    import os
+    import signal
+
+    from lifeboat.sandbox.process import descendants
+
+    with SshdSites(tmp_path / "ssh", ["doomed"]) as sites:
+        endpoint = sites.endpoint("doomed")
+        pool = SshPool(Settings(known_hosts=sites.known_hosts, ssh_config=sites.ssh_config))
+        pool.client(target_of(endpoint))  # connected before the host dies
+        sshd = sites["doomed"].pid
+        assert sshd is not None
+        with ThreadPoolExecutor(1) as runner:
+            started = time.monotonic()
+            running = runner.submit(pool.run, target_of(endpoint), ["sleep", "30"], 25)
+            time.sleep(1.0)
+            for pid in [*descendants(sshd), sshd]:  # the whole host: daemon and sessions
+                os.kill(pid, signal.SIGKILL)
+            with pytest.raises(SshError) as info:
+                running.result(timeout=20)
+            elapsed = time.monotonic() - started
+        pool.close()
+    assert elapsed < 10, f"took {elapsed:.1f} s to notice"
+    assert f"127.0.0.1:{endpoint.port}" in str(info.value)
+    assert "sleep 30" in str(info.value)
