@@ -21,15 +21,17 @@ from prefect.states import Completed, Failed
 from prefect.tasks import Task
 
 from flows.approval import gate
+from flows.lock import hold
 from lifeboat.context import RunContext, identity
 from lifeboat.engine import current_user, execute, execute_step
-from lifeboat.errors import StepError
+from lifeboat.errors import LockHeld, StepError
 from lifeboat.execute import compensate
 from lifeboat.journal import Journal
 from lifeboat.outcome import RunOutcome, StepOutcome
 from lifeboat.plan import AnyStep, build_plan
 from lifeboat.redact import Redactor
 from lifeboat.registry import default_registry
+from lifeboat.resume import check_same_plan, load_prior
 from lifeboat.runbook import load
 from lifeboat.runbook.model import ActionStep, ApprovalStep
 from lifeboat.runbook.params import resolve
@@ -143,29 +145,46 @@ def run_runbook(
     params: dict[str, Any] | None = None,
     initiator: str | None = None,
     auto_approver: str | None = None,
+    resume: str | None = None,
 ) -> State[RunOutcome]:
-    """Run a Lifeboat runbook: validate it, execute its steps, journal every event."""
+    """Run a Lifeboat runbook: validate it, execute its steps, journal every event.
+
+    ``resume``: the id of a failed or killed run to continue (same journal, same run id);
+    its steps that succeeded are kept, never executed again.
+    """
     settings = Settings()
     logger = get_run_logger()
+    prior = load_prior(settings.runs_dir, resume) if resume else None
     ctx = build_context(
         str(Path(runbook_path)),
-        mode,
-        params or {},
-        run_id=str(flow_run.id),
-        reason=reason,
-        incident=incident,
-        detected_at=detected_at.isoformat() if detected_at else "",
-        initiator=initiator or current_user(),
+        prior.mode if prior else mode,  # type: ignore[arg-type]
+        prior.params if prior else params or {},
+        run_id=prior.run_id if prior else str(flow_run.id),
+        reason=prior.reason if prior else reason,
+        incident=prior.incident if prior else incident,
+        detected_at=prior.detected_at if prior else _iso(detected_at),
+        initiator=prior.initiator if prior else initiator or current_user(),
         auto_approver=auto_approver,
         settings=settings,
     )
+    if prior is not None:
+        check_same_plan(prior, ctx.loaded.sha256, ctx.plan.hash)
+        ctx.resumed_by = str(flow_run.id)
     ctx.logger = logger.info
-    outcome = execute(ctx, PrefectExecutor(ctx))
+    try:
+        with hold(ctx):  # one live run per system
+            outcome = execute(ctx, PrefectExecutor(ctx), prior.done if prior else None)
+    except LockHeld as refused:  # before any step: nothing ran, nothing journaled
+        return Failed(message=str(refused), data=refused)
     if outcome.status == "succeeded":
         return Completed(message="all steps done", data=outcome)
     failed = outcome.failed_step
     why = f"{failed.step_id}: {failed.error}" if failed else "failed"
     return Failed(message=ctx.redactor.text(why), data=outcome)
+
+
+def _iso(moment: datetime | None) -> str:
+    return moment.isoformat() if moment else ""
 
 
 def run_sync(runbook_path: str, **options: Any) -> State[RunOutcome]:

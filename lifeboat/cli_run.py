@@ -17,6 +17,7 @@ from rich.live import Live
 from rich.table import Table
 
 from lifeboat.console import EXIT_FAILED, EXIT_INVALID, EXIT_OK, err, fail, load_for_run, out
+from lifeboat.errors import LifeboatError
 from lifeboat.journal import Entry, read
 from lifeboat.settings import Settings
 
@@ -31,7 +32,9 @@ STYLE = {
 
 
 def run(
-    runbook: Annotated[Path, typer.Argument(help="The runbook file.")],
+    runbook: Annotated[
+        Path | None, typer.Argument(help="The runbook file (with --resume: the run's own).")
+    ] = None,
     mode: Annotated[str, typer.Option(help="drill or live")] = "drill",
     param: Annotated[
         list[str] | None,
@@ -42,11 +45,21 @@ def run(
     ] = False,
     reason: Annotated[str, typer.Option(help="Why this run was started.")] = "",
     incident: Annotated[str, typer.Option(help="Incident reference, e.g. INC-1234.")] = "",
+    resume: Annotated[
+        str | None,
+        typer.Option(help="Continue this failed or killed run; its done steps are not re-run."),
+    ] = None,
 ) -> None:
     """Run a runbook as a Prefect flow; exit 0 succeeded, 1 failed, 2 invalid."""
     from lifeboat.engine import current_user
 
-    _, given, _ = load_for_run(runbook, param or [], mode)
+    given: dict[str, str] = {}
+    if resume:  # the run's own mode and parameters, from its journal
+        runbook = _resumable(resume, runbook, param)
+    elif runbook is None:
+        fail("give a RUNBOOK to run, or --resume RUN", EXIT_INVALID)
+    else:
+        _, given, _ = load_for_run(runbook, param or [], mode)
 
     from lifeboat import server
 
@@ -68,6 +81,7 @@ def run(
             incident=incident,
             initiator=user,
             auto_approver=user if yes else None,
+            resume=resume,
         )
 
     worker = threading.Thread(target=flow, name="lifeboat-flow")
@@ -78,11 +92,38 @@ def run(
     outcome = state.result(raise_on_failure=False)
     from lifeboat.outcome import RunOutcome
 
+    if isinstance(outcome, LifeboatError):  # refused before any step (e.g. LockHeld)
+        fail(str(outcome))
     if not isinstance(outcome, RunOutcome):
         fail(f"the flow run ended without a result: {state.message}")
     out.print(_summary(outcome))
     out.print(f"journal: {outcome.journal}")
     raise typer.Exit(EXIT_OK if outcome.status == "succeeded" else EXIT_FAILED)
+
+
+def _resumable(run_id: str, runbook: Path | None, param: list[str] | None) -> Path:
+    """The runbook of a run that can be resumed, unchanged since; exit 2 otherwise."""
+    import hashlib
+
+    from lifeboat.resume import CannotResume, load_prior
+
+    if param:
+        fail("--resume takes the run's own parameters: drop -p", EXIT_INVALID)
+    try:
+        prior = load_prior(Settings().runs_dir, run_id)
+    except CannotResume as exc:
+        fail(str(exc), EXIT_INVALID)
+    path = runbook or (Path(prior.runbook_path) if prior.runbook_path else None)
+    if path is None:
+        fail(f"run {run_id} does not record its runbook's path: give it", EXIT_INVALID)
+    if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != prior.sha256:
+        fail(
+            f"{path} is not the runbook run {run_id} ran (sha256 {prior.sha256[:12]}): "
+            "resuming would run another plan; start a new run",
+            EXIT_INVALID,
+        )
+    out.print(f"resuming run {run_id}: {len(prior.done)} steps done before are kept")
+    return path
 
 
 def _watch(runs: Path, since: float, worker: threading.Thread) -> None:

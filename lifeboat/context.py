@@ -40,6 +40,7 @@ class RunContext:
     incident: str = ""
     detected_at: str = ""
     auto_approver: str | None = None  # set by `lifeboat run --yes`: who approved in advance
+    resumed_by: str | None = None  # the new flow run of `lifeboat run --resume`
     logger: Callable[[str], None] = _fallback.info
     outcomes: dict[str, StepOutcome] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)

@@ -71,20 +71,34 @@ def current_user() -> str:
         return "unknown"
 
 
-def execute(ctx: RunContext, executor: Executor) -> RunOutcome:
+def execute(
+    ctx: RunContext, executor: Executor, done: dict[str, StepOutcome] | None = None
+) -> RunOutcome:
+    """Run the plan; ``done`` (from ``lifeboat.resume``) are steps a resumed run keeps."""
     started = datetime.now(UTC)
-    ctx.journal.append(
-        "run.started",
-        actor=ctx.initiator,
-        summary=ctx.reason or None,
-        inputs={
-            "mode": ctx.mode,
-            "params": ctx.params,
-            "incident": ctx.incident,
-            "plan_hash": ctx.plan.hash,
-            "detected_at": ctx.detected_at,
-        },
-    )
+    if done is None:
+        ctx.journal.append(
+            "run.started",
+            actor=ctx.initiator,
+            summary=ctx.reason or None,
+            inputs={
+                "mode": ctx.mode,
+                "params": ctx.params,
+                "incident": ctx.incident,
+                "plan_hash": ctx.plan.hash,
+                "detected_at": ctx.detected_at,
+                "runbook": str(ctx.loaded.path),
+            },
+        )
+    else:
+        ctx.journal.append(
+            "run.resumed",
+            actor=current_user(),
+            summary=f"resumed: {len(done)} steps done before are kept, the rest runs",
+            inputs={"kept": sorted(done), "resumed_by_flow_run": ctx.resumed_by},
+        )
+        for outcome in done.values():
+            ctx.record(outcome)
     try:
         failure = _schedule(ctx, executor)
         rollbacks: list[StepOutcome] = []
@@ -125,7 +139,7 @@ def _error_of(ctx: RunContext, step_id: str) -> str | None:
 def _schedule(ctx: RunContext, executor: Executor) -> AnyStep | None:
     """Run the DAG; return the step whose failure stopped the run, if one did."""
     needs = {p.id: p.needs for p in ctx.plan.steps}
-    waiting = [p.id for p in ctx.plan.steps]
+    waiting = [p.id for p in ctx.plan.steps if p.id not in ctx.outcomes]  # resumed: kept
     running: dict[concurrent.futures.Future[StepOutcome], str] = {}
     failure: AnyStep | None = None
     while True:

@@ -1,0 +1,118 @@
+"""``lifeboat run --resume``: a SIGKILLed run finishes without repeating a completed step.
+
+The proof is a counter on the host: each step appends its name to a file over SSH (real
+sshd), so a step executed twice would leave its name twice.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from lifeboat.journal import read, verify
+
+LIFEBOAT = str(Path(sys.executable).parent / "lifeboat")
+
+
+def lifeboat(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [LIFEBOAT, *args], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def write_runbook(tmp_path: Path, site: Any, counter: Path, flag: Path) -> Path:
+    def step(name: str, argv: str) -> str:
+        return (
+            f"  - id: {name}\n    action: ssh.run\n    with: {{host: db, argv: {argv}}}\n"
+            "    rollback: {action: ssh.run, with: {host: db, argv: [uptime]}}\n"
+        )
+
+    path = tmp_path / "resume.yaml"
+    path.write_text(
+        "id: resume-test\nversion: 1.0.0\ntitle: Resume after a crash\nowner: o\n"
+        "sites: {a: {provider: onprem, region: lab}}\n"
+        f"hosts: {{db: {{site: a, address: {site.host}, port: {site.port}, "
+        f"user: {site.user}, identity_file: '{site.identity_file}'}}}}\n"
+        "steps:\n"
+        + step("one", f"[sh, -c, 'echo one >> {counter}']")
+        + step("two", f"[sh, -c, 'echo two >> {counter}']")
+        # Slow until the flag exists: the crash happens here, the resume runs it quickly.
+        + step("slow", f"[sh, -c, 'echo slow >> {counter}; test -e {flag} || sleep 60']")
+        + step("three", f"[sh, -c, 'echo three >> {counter}']")
+    )
+    return path
+
+
+def test_a_killed_run_resumes_without_repeating_done_steps(
+    prefect_server: str, lifeboat_home: Path, sshd_sites: Any, tmp_path: Path
+) -> None:
+    site = sshd_sites.endpoint("site-a")
+    counter, flag = tmp_path / "counter", tmp_path / "flag"
+    path = write_runbook(tmp_path, site, counter, flag)
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": prefect_server,
+        "LIFEBOAT_HOME": str(lifeboat_home),
+        "LIFEBOAT_KNOWN_HOSTS": str(site.known_hosts),
+    }
+    process = subprocess.Popen(
+        [LIFEBOAT, "run", str(path), "--mode", "live"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline, journal = time.monotonic() + 90, None
+    while time.monotonic() < deadline and journal is None:
+        for found in (lifeboat_home / "runs").glob("*/journal.jsonl"):
+            if ("step.started", "slow") in [(e.event, e.step_id) for e in read(found)]:
+                journal = found
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(10)
+    assert journal is not None, "the run never reached the slow step"
+    flag.touch()
+    run_id = journal.parent.name
+
+    result = lifeboat(env, "run", "--resume", run_id)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"resuming run {run_id}: 2 steps done before are kept" in result.stdout
+    assert counter.read_text().split() == ["one", "two", "slow", "slow", "three"]
+    assert verify(journal).ok
+    events = [(e.event, e.step_id) for e in read(journal)]
+    assert events.count(("step.succeeded", "one")) == 1
+    assert ("run.resumed", None) in events and events[-1] == ("run.ended", None)
+
+
+def test_resume_refuses_a_changed_runbook_and_a_finished_run(
+    prefect_server: str, lifeboat_home: Path, sshd_sites: Any, tmp_path: Path
+) -> None:
+    site = sshd_sites.endpoint("site-a")
+    counter, flag = tmp_path / "counter", tmp_path / "flag"
+    flag.touch()
+    path = write_runbook(tmp_path, site, counter, flag)
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": prefect_server,
+        "LIFEBOAT_HOME": str(lifeboat_home),
+        "LIFEBOAT_KNOWN_HOSTS": str(site.known_hosts),
+    }
+    assert lifeboat(env, "run", str(path), "--mode", "live").returncode == 0
+    (journal,) = (lifeboat_home / "runs").glob("*/journal.jsonl")
+    run_id = journal.parent.name
+    finished = lifeboat(env, "run", "--resume", run_id)
+    assert finished.returncode == 2
+    assert f"Error: run {run_id} already succeeded: nothing to resume" in finished.stderr
+    assert lifeboat(env, "run", "--resume", "no-such-run").returncode == 2
+    lines = journal.read_text().splitlines()
+    journal.write_text("\n".join(lines[:-1]) + "\n")  # as if killed before run.ended
+    path.write_text(path.read_text().replace("Resume after a crash", "Changed"))
+    changed = lifeboat(env, "run", "--resume", run_id)
+    assert changed.returncode == 2
+    assert "is not the runbook run" in changed.stderr
