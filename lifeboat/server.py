@@ -83,6 +83,11 @@ def start(settings: Settings) -> ServerState:
         **os.environ,
         "PREFECT_HOME": str(home),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        # Lock leases (one live run per system) on disk, not in memory: a restarted
+        # server must still know which live run holds a system's lock.
+        "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": (
+            "prefect.server.concurrency.lease_storage.filesystem"
+        ),
         "PREFECT_UI_URL": f"http://127.0.0.1:{port}",
     }
     env.pop("PREFECT_API_URL", None)
