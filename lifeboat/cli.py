@@ -111,6 +111,8 @@ def plan(
         ]
         if step.rollback:
             notes.append(f"rollback: {step.rollback}")
+        elif step.mutating and not step.reversible:
+            notes.append("IRREVERSIBLE: no rollback")
         out.print("      " + escape("  |  ".join(notes)), style="dim")
 
 

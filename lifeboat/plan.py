@@ -138,6 +138,8 @@ def _planned(
     if isinstance(step, ActionStep) and step.rollback is not None:
         undo = templates.render(step.rollback.with_, scope)
         rollback = f"{step.rollback.action} {_brief(undo)}".strip()
+    elif isinstance(step, ActionStep) and spec is not None and spec.reversible:
+        rollback = "the undo the action records when it runs"
     return PlannedStep(
         **common,
         kind=step.__class__.__name__.removesuffix("Step").lower(),

@@ -161,3 +161,23 @@ def test_demo_says_it_is_not_built_yet() -> None:
     result = lifeboat("demo")
     assert result.returncode == 1
     assert result.stderr.startswith("Error: the demo is not built yet")
+
+
+def test_plan_marks_irreversible_steps_and_recorded_undos(tmp_path: Path) -> None:
+    path = tmp_path / "marks.yaml"
+    path.write_text(
+        "id: marks\nversion: 1.0.0\ntitle: t\nowner: o\n"
+        "sites: {a: {provider: onprem, region: lab}}\n"
+        "hosts: {h: {site: a, address: 192.0.2.1}}\n"
+        "steps:\n"
+        "  - {id: go, approval: {prompt: ok?}}\n"
+        "  - {id: cmd, action: ssh.run, with: {host: h, argv: [reboot]}}\n"
+        "  - {id: svc, action: service.start, with: {host: h, unit: web}}\n"
+    )
+    result = lifeboat("plan", str(path))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[lines.index(next(x for x in lines if "2. cmd" in x)) + 1].endswith(
+        "IRREVERSIBLE: no rollback"
+    )
+    assert "rollback: the undo the action records when it runs" in lines[-1]
