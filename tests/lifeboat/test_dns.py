@@ -193,7 +193,7 @@ def test_wait_insync_gives_up_on_a_change_that_stays_pending(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     dns.client.cache_clear()
     try:
-        with pytest.raises(StepTimeout, match=r"^C1PENDING: change still PENDING after 0 s"):
+        with pytest.raises(StepTimeout, match=r"^C1PENDING: change still PENDING after \d+ s"):
             dns.wait_insync("C1PENDING", timeout=0.3, poll=0.05)
     finally:
         dns.client.cache_clear()
