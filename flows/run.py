@@ -173,6 +173,8 @@ def run_runbook(
     ctx.logger = logger.info
     try:
         with hold(ctx):  # one live run per system
+            if prior is not None:  # after the lock: taking it over needs the old run as is
+                _retire(prior.run_id, str(flow_run.id))
             outcome = execute(ctx, PrefectExecutor(ctx), prior.done if prior else None)
     except LockHeld as refused:  # before any step: nothing ran, nothing journaled
         return Failed(message=str(refused), data=refused)
@@ -181,6 +183,24 @@ def run_runbook(
     failed = outcome.failed_step
     why = f"{failed.step_id}: {failed.error}" if failed else "failed"
     return Failed(message=ctx.redactor.text(why), data=outcome)
+
+
+def _retire(old: str, new: str) -> None:
+    """Mark the killed run Crashed, so the UI no longer shows it running or waiting."""
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+    from prefect.states import Crashed
+
+    with get_client(sync_client=True) as client:
+        try:
+            state = client.read_flow_run(UUID(old)).state
+        except ObjectNotFound:  # a run this server never saw: nothing to retire
+            return
+        if state is not None and (state.is_running() or state.is_paused()):
+            message = f"the process running it died; resumed by flow run {new}"
+            client.set_flow_run_state(UUID(old), Crashed(message=message), force=True)
 
 
 def _iso(moment: datetime | None) -> str:

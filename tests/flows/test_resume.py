@@ -88,6 +88,7 @@ def test_a_killed_run_resumes_without_repeating_done_steps(
     events = [(e.event, e.step_id) for e in read(journal)]
     assert events.count(("step.succeeded", "one")) == 1
     assert ("run.resumed", None) in events and events[-1] == ("run.ended", None)
+    assert "the process running it died" in crashed_message(prefect_server, run_id)
 
 
 def test_resume_refuses_a_changed_runbook_and_a_finished_run(
@@ -116,3 +117,15 @@ def test_resume_refuses_a_changed_runbook_and_a_finished_run(
     changed = lifeboat(env, "run", "--resume", run_id)
     assert changed.returncode == 2
     assert "is not the runbook run" in changed.stderr
+
+
+def crashed_message(api: str, run_id: str) -> str:
+    """The killed run's state in Prefect after the resume: Crashed, saying by whom."""
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(UUID(run_id)).state
+    assert state is not None and state.is_crashed(), state
+    return str(state.message)
