@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from lifeboat import __version__, cli_run, cli_sandbox
+from lifeboat import __version__, cli_comms, cli_run, cli_sandbox
 from lifeboat.console import EXIT_FAILED, EXIT_INVALID, EXIT_OK, err, fail, load_for_run, out
 from lifeboat.errors import LifeboatError, ParameterError, RunbookInvalid
 
@@ -149,6 +149,7 @@ app.command("run")(cli_run.run)
 app.command("approve")(cli_run.approve)
 app.command("server")(cli_run.server_command)
 app.command("sandbox")(cli_sandbox.sandbox_command)
+app.add_typer(cli_comms.app, name="comms")
 
 
 def main() -> None:

@@ -1,9 +1,10 @@
-"""``notify`` steps: a plain message to each named stakeholder's channels, through Apprise.
+"""``notify`` steps: a complete update to each named stakeholder's channels, through Apprise.
 
+Each stakeholder reads the stage's message in their language, worded for their audience
+(``lifeboat.comms``: customers get plain words, internal readers the technical details).
 Drills must not page customers: in drill mode only stakeholders with ``in_drills: true``
 receive the message, marked ``[DRILL]``; the others are recorded as not sent. Each channel's
-delivery is recorded with its URL redacted. (The comms work replaces the plain text with
-complete, multilingual updates.)
+delivery is recorded with its URL redacted, the language, audience and subject.
 """
 
 from __future__ import annotations
@@ -15,64 +16,71 @@ from typing import Any
 import apprise
 
 from lifeboat import secrets
+from lifeboat.comms.message import from_run
+from lifeboat.comms.render import CommsError, Rendered, override_path, render
 from lifeboat.context import RunContext
 from lifeboat.errors import StepError
 from lifeboat.outcome import StepOutcome, StepStatus
 from lifeboat.runbook.model import NotifyStep
 
 
-def message(ctx: RunContext, step: NotifyStep) -> tuple[str, str]:
-    """(title, body) of a plain update, from the run so far."""
-    drill = "[DRILL] " if ctx.mode == "drill" else ""
-    title = f"{drill}{step.notify.value}: {ctx.runbook.title}"
-    done = [o for o in ctx.outcomes.values() if o.status == StepStatus.succeeded]
-    failed = [o for o in ctx.outcomes.values() if o.status == StepStatus.failed]
-    lines = [
-        f"Runbook {ctx.runbook.id} {ctx.runbook.version}, run {ctx.run_id} ({ctx.mode}).",
-        f"Reason: {ctx.reason or '-'}. Incident: {ctx.incident or '-'}.",
-        f"Steps done: {', '.join(o.step_id for o in done) or 'none yet'}.",
-    ]
-    if failed:
-        lines.append("Failed: " + "; ".join(f"{o.step_id}: {o.error}" for o in failed))
-    # A header value must stay on one line: no CR/LF smuggled in through a title.
-    return " ".join(title.split()), "\n".join(lines)
+def messages(ctx: RunContext, step: NotifyStep) -> dict[tuple[str, str], Rendered | CommsError]:
+    """The rendered message per (language, audience) among the step's stakeholders."""
+    message = from_run(ctx, step)
+    override = override_path(ctx.runbook, ctx.loaded.path, step.notify)
+    rendered: dict[tuple[str, str], Rendered | CommsError] = {}
+    for name in step.to:
+        stakeholder = ctx.runbook.stakeholders[name]
+        key = (stakeholder.language, stakeholder.audience)
+        if key not in rendered:
+            try:
+                rendered[key] = render(message, *key, override=override)
+            except CommsError as exc:
+                rendered[key] = exc
+    return rendered
 
 
 def deliver(ctx: RunContext, step: NotifyStep) -> StepOutcome:
     started, clock = datetime.now(UTC), time.perf_counter()
-    title, body = message(ctx, step)
-    deliveries: list[dict[str, Any]] = []
     ctx.journal.append(
         "step.started",
         step_id=step.id,
         kind="notify",
-        inputs={"stage": step.notify.value, "to": step.to, "title": title},
+        inputs={"stage": step.notify.value, "to": step.to},
     )
+    rendered = messages(ctx, step)
+    deliveries: list[dict[str, Any]] = []
     for name in step.to:
         stakeholder = ctx.runbook.stakeholders[name]
+        msg = rendered[(stakeholder.language, stakeholder.audience)]
         for url in stakeholder.channels:
-            shown = ctx.redactor.text(url)
+            record: dict[str, Any] = {
+                "to": name,
+                "channel": ctx.redactor.text(url),
+                "language": stakeholder.language,
+                "audience": stakeholder.audience,
+            }
+            if isinstance(msg, Rendered):
+                record["subject"] = msg.subject
             if ctx.mode == "drill" and not stakeholder.in_drills:
                 deliveries.append(
-                    {
-                        "to": name,
-                        "channel": shown,
-                        "sent": False,
-                        "why": "drill: stakeholder not in drills",
-                    }
+                    {**record, "sent": False, "why": "drill: stakeholder not in drills"}
                 )
                 continue
-            try:
-                delivered = _send(secrets.resolve(url), title, body)
-            except secrets.SecretMissing as exc:
-                deliveries.append({"to": name, "channel": shown, "sent": False, "error": str(exc)})
+            if isinstance(msg, CommsError):
+                deliveries.append({**record, "sent": False, "error": str(msg)})
                 continue
-            deliveries.append({"to": name, "channel": shown, "sent": delivered})
+            try:
+                delivered = _send(secrets.resolve(url), msg.subject, msg.body)
+            except secrets.SecretMissing as exc:
+                deliveries.append({**record, "sent": False, "error": str(exc)})
+                continue
+            deliveries.append({**record, "sent": delivered})
     elapsed = (time.perf_counter() - clock) * 1000
     failed = [d for d in deliveries if d["sent"] is False and "why" not in d]
     sent = sum(1 for d in deliveries if d["sent"] is True)
     summary = f"sent to {sent} of {len(deliveries)} channels"
-    evidence = {"title": title, "deliveries": deliveries}
+    evidence = {"deliveries": deliveries}
     outcome = StepOutcome(
         step_id=step.id,
         kind="notify",

@@ -55,8 +55,10 @@ def load_prior(runs_dir: Path, run_id: str) -> Prior:
     if start is None:
         raise CannotResume(f"run {run_id} never started")
     ended = [e for e in entries if e.event in ("run.ended", "run.resumed")]
-    if ended and ended[-1].event == "run.ended" and (ended[-1].summary or "").startswith(
-        "succeeded"
+    if (
+        ended
+        and ended[-1].event == "run.ended"
+        and (ended[-1].summary or "").startswith("succeeded")
     ):
         raise CannotResume(f"run {run_id} already succeeded: nothing to resume")
     inputs = start.inputs

@@ -142,6 +142,10 @@ class Stakeholder(Strict):
         description="Apprise URLs (mailto://, json://, ...); tokens as ${{ secrets.NAME }}",
     )
     in_drills: bool = Field(False, description="Also receive drill messages, marked [DRILL]")
+    audience: Literal["customers", "internal"] = Field(
+        "internal",
+        description="customers: plain words, no internal names; internal: technical details",
+    )
 
 
 class Support(Strict):
@@ -199,6 +203,27 @@ class Stage(StrEnum):
     incident_resolved = "incident.resolved"
     incident_postmortem = "incident.postmortem"
     provider_escalation = "provider.escalation"
+
+
+class Comms(Strict):
+    """What stakeholder messages say that the run cannot know."""
+
+    service: str | None = Field(
+        None, description="The service name customers know, e.g. 'the web shop'"
+    )
+    affected: str | None = Field(
+        None, description="What customers cannot do meanwhile, e.g. 'place orders'"
+    )
+    workaround: str | None = Field(
+        None, description="How to keep working meanwhile; null: messages say there is none"
+    )
+    compensation: str | None = Field(
+        None, description="The compensation offered, if any, e.g. 'one month free'"
+    )
+    templates: dict[Stage, str] = Field(
+        default_factory=dict,
+        description="Stage -> template file (relative to the runbook) replacing the shipped one",
+    )
 
 
 class NotifyStep(StepBase):
@@ -268,6 +293,10 @@ class Runbook(Strict):
     backups: dict[Name, Backup] = Field(default_factory=dict)
     stakeholders: dict[Name, Stakeholder] = Field(default_factory=dict)
     support: Support | None = None
+    comms: Comms = Field(
+        default_factory=Comms,
+        description="Facts for stakeholder messages: service, what is affected, workaround",
+    )
     drill: Drill | None = None
     steps: list[Step] = Field(min_length=1)
 

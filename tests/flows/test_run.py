@@ -359,7 +359,7 @@ def test_live_notify_reaches_webhook_and_mail(
     assert body.path == "/notify-test"
     assert "incident.opened: Notify test" in str(body.json)
     message = smtp_server.wait_for(before_mail + 1)[-1]
-    assert message["Subject"] == "incident.opened: Notify test"
+    assert message["Subject"] == "incident.opened: Notify test (INC-42)"
     text = message.get_body(preferencelist=("plain",))
     assert text is not None and "Incident: INC-42" in text.get_content()
 
