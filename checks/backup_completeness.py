@@ -133,7 +133,9 @@ def completeness(params: CompletenessParams, ctx: StepContext) -> StepOutput:
         ctx.log(f"{tally.uri}: {tally.objects:,} objects compared; {counts or 'complete'}")
     broken = [t.problems() for t in tallies if not t.complete]
     if broken:
-        raise CheckFailed("; ".join(broken), target=params.backup, evidence=evidence)
+        corrupted = any(t.counts["mismatched"] for t in tallies)
+        code = "data.corrupted" if corrupted else "data.missing"
+        raise CheckFailed("; ".join(broken), target=params.backup, evidence=evidence, code=code)
     if not tallies:
         summary = f"{params.backup}: a single copy ({primary}), nothing to compare it with"
         return StepOutput(summary=summary, evidence=evidence)

@@ -141,6 +141,7 @@ def test_missing_and_mismatched_objects_fail_with_samples(s3: Any) -> None:
         f"nightly: s3://{copy}/db/: 1 missing (e.g. wal/0002), "
         "3 mismatched (e.g. base/2024-06-01.tar)"
     )
+    assert error.code == "data.corrupted"
     row = error.evidence["copies"][0]
     assert row["missing"] == {"count": 1, "samples": ["wal/0002"]}
     assert row["mismatched"] == {
@@ -178,7 +179,9 @@ def test_non_ascii_and_nested_keys_merge_in_utf8_binary_order(s3: Any) -> None:
     keys = ["a-b.sql", "a/b.sql", "a/b/c.sql", "z.sql", "é.sql", "｡/x", "😀/x", "日本/データ"]
     primary = bucket(s3, "eu-west-3", {key: key.encode() for key in keys})
     copy = bucket(s3, "eu-central-1", {key: key.encode() for key in keys if key != "｡/x"})
-    row = failure(runbook(primary, copy)).evidence["copies"][0]
+    error = failure(runbook(primary, copy))
+    assert error.code == "data.missing"
+    row = error.evidence["copies"][0]
     assert row["missing"] == {"count": 1, "samples": ["｡/x"]}
     assert (row["extra"]["count"], row["mismatched"]["count"]) == (0, 0)
     assert row["verified"] == {"etag": len(keys) - 1}
