@@ -102,7 +102,8 @@ def client(region: str | None = None) -> Any:
         # botocore parses every timestamp with dateutil: 70% of the client's CPU time on a
         # 1,000-key listing page, ~0.25 ms a GetObject. ISO 8601 (listings) and RFC 1123
         # (headers) have fast parsers in the standard library; anything else goes to dateutil.
-        # bench/verify.py, 10,000 keys a side: listing compared in 5.4 s before, N s after.
+        # bench/verify.py, 10,000 keys a side: the listing comparison took 2.5 s of CPU in
+        # this process before, 1.5 s after (rclone check: 0.7 s); wall 1.34x rclone's, 1.04x.
         if isinstance(value, str):
             with contextlib.suppress(ValueError):
                 if (parsed := datetime.fromisoformat(value)).tzinfo is not None:
