@@ -27,17 +27,9 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    PartialCredentialsError,
-    ReadTimeoutError,
-)
+from botocore.exceptions import BotoCoreError, ClientError
 
+from lifeboat import aws
 from lifeboat.errors import AccessError, StepError, StepTimeout
 
 _lock = threading.Lock()
@@ -47,25 +39,10 @@ class DnsError(AccessError):
     """A Route 53 call failed: the API could not be reached, refused us, or the zone is gone."""
 
 
-#: Route 53 (and IAM/STS) error codes that mean "these credentials may not do this".
-_DENIED = {
-    "AccessDenied",
-    "AccessDeniedException",
-    "InvalidClientTokenId",
-    "InvalidAccessKeyId",
-    "SignatureDoesNotMatch",
-    "ExpiredToken",
-    "InvalidToken",
-    "UnrecognizedClientException",
-    "403",
+_NO_ZONE = {
+    code: ("access.no_zone", "the hosted zone does not exist at this endpoint")
+    for code in ("NoSuchHostedZone", "HostedZoneNotFound")
 }
-_NO_ZONE = {"NoSuchHostedZone", "HostedZoneNotFound"}
-_UNREACHABLE = (
-    EndpointConnectionError,
-    ConnectTimeoutError,
-    ReadTimeoutError,
-    ConnectionClosedError,
-)
 
 
 @dataclass(frozen=True)
@@ -116,29 +93,9 @@ def client() -> Any:
 
 def _failed(operation: str, where: str, exc: Exception) -> DnsError:
     """Our error for a botocore one: the operation, the service's words, and what to check."""
-    code, hint = "access.failed", ""
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error") or {}
-        if not error.get("Code"):
-            # moto answers a refused signature as <ErrorResponse><Errors><Error>, which
-            # botocore's Route 53 parser leaves under "Errors"; with no code, the status.
-            nested = exc.response.get("Errors")
-            error = nested.get("Error", error) if isinstance(nested, dict) else error
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        vendor = str(error.get("Code") or status or "error")
-        why = f"{vendor}: {error.get('Message', '')}".rstrip(": ")
-        if vendor in _DENIED:
-            code, hint = "access.denied", "credentials refused (check AWS_PROFILE or the keys)"
-        elif vendor in _NO_ZONE:
-            code, hint = "access.no_zone", "the hosted zone does not exist at this endpoint"
-    else:
-        why = f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, _UNREACHABLE):
-            code, hint = "access.unreachable", "the endpoint is down or unreachable"
-        elif isinstance(exc, NoCredentialsError | PartialCredentialsError):
-            code, hint = "access.no_credentials", "no AWS credentials found"
-    said = f"{hint}; " if hint else ""
-    return DnsError(f"{said}{operation} failed: {why}", target=where, code=code)
+    failure = aws.explain(exc, _NO_ZONE)
+    said = f"{failure.hint}; " if failure.hint else ""
+    return DnsError(f"{said}{operation} failed: {failure.why}", target=where, code=failure.code)
 
 
 def _call(operation: str, where: str, call: Callable[..., Any], **kwargs: Any) -> Any:

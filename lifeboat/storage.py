@@ -20,17 +20,9 @@ from urllib.parse import urlparse
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    PartialCredentialsError,
-    ReadTimeoutError,
-)
+from botocore.exceptions import BotoCoreError, ClientError
 
+from lifeboat import aws
 from lifeboat.errors import AccessError
 
 _lock = threading.Lock()
@@ -40,23 +32,7 @@ class StorageError(AccessError):
     """An object-store call failed: the store could not be reached or refused us."""
 
 
-#: S3 error codes that mean "these credentials may not do this", whatever the store.
-_DENIED = {
-    "AccessDenied",
-    "AllAccessDisabled",
-    "InvalidAccessKeyId",
-    "SignatureDoesNotMatch",
-    "ExpiredToken",
-    "InvalidToken",
-    "TokenRefreshRequired",
-    "403",
-}
-_UNREACHABLE = (
-    EndpointConnectionError,
-    ConnectTimeoutError,
-    ReadTimeoutError,
-    ConnectionClosedError,
-)
+_NO_BUCKET = {"NoSuchBucket": ("access.no_bucket", "the bucket does not exist at this endpoint")}
 
 
 @dataclass(frozen=True)
@@ -137,24 +113,10 @@ def client(region: str | None = None) -> Any:
 
 def _failed(operation: str, where: S3Location | str, exc: Exception) -> StorageError:
     """Our error for a botocore one: the operation, the service's words, and what to check."""
-    code, hint = "access.failed", ""
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        vendor = str(error.get("Code", "error"))
-        why = f"{vendor}: {error.get('Message', '')}".rstrip(": ")
-        if vendor in _DENIED:
-            code, hint = "access.denied", "credentials refused (check AWS_PROFILE or the keys)"
-        elif vendor == "NoSuchBucket":
-            code, hint = "access.no_bucket", "the bucket does not exist at this endpoint"
-    else:
-        why = f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, _UNREACHABLE):
-            code, hint = "access.unreachable", "the endpoint is down or unreachable"
-        elif isinstance(exc, NoCredentialsError | PartialCredentialsError):
-            code, hint = "access.no_credentials", "no AWS credentials found"
-    said = f"{hint}; " if hint else ""
-    message = f"cannot check, {said}{operation} failed: {why}"
-    return StorageError(message, target=str(where), code=code)
+    failure = aws.explain(exc, _NO_BUCKET)
+    said = f"{failure.hint}; " if failure.hint else ""
+    message = f"cannot check, {said}{operation} failed: {failure.why}"
+    return StorageError(message, target=str(where), code=failure.code)
 
 
 def bucket_region(location: S3Location) -> str:
