@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import textwrap
 import threading
 from collections.abc import Callable, Iterator
@@ -301,3 +303,30 @@ def s3_auth(sandbox_dir: Path) -> Iterator[AuthS3]:
             PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [allow_all]}),
         )
         yield AuthS3(server, key["AccessKeyId"], key["SecretAccessKey"])
+
+
+LIFEBOAT_CLI = str(Path(sys.executable).parent / "lifeboat")
+
+
+def run_lifeboat(
+    env: dict[str, str], *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The installed ``lifeboat`` CLI in a subprocess, as an operator runs it."""
+    return subprocess.run(
+        [LIFEBOAT_CLI, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=300,
+        check=False,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def sandbox_env(sandbox: Sandbox, prefect_server: str, lifeboat_home: Path) -> dict[str, str]:
+    """The environment ``lifeboat sandbox up`` prints, plus the Prefect server and a home
+    whose ``sandbox`` folder is the session's sandbox (where ``sandbox seed`` looks)."""
+    lifeboat_home.mkdir(parents=True, exist_ok=True)
+    (lifeboat_home / "sandbox").symlink_to(sandbox.state_dir)
+    return {
+        **os.environ,
+        **sandbox.env(),
+        "PREFECT_API_URL": prefect_server,
+        "LIFEBOAT_HOME": str(lifeboat_home),
+    }

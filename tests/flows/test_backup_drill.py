@@ -7,53 +7,24 @@ session's Prefect server.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
-
-import pytest
 
 from lifeboat.journal import read, verify
 from lifeboat.sandbox import Sandbox
-
-LIFEBOAT = str(Path(sys.executable).parent / "lifeboat")
-
-
-def lifeboat(env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [LIFEBOAT, *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
-@pytest.fixture
-def env(sandbox: Sandbox, prefect_server: str, lifeboat_home: Path) -> dict[str, str]:
-    lifeboat_home.mkdir(parents=True, exist_ok=True)
-    (lifeboat_home / "sandbox").symlink_to(sandbox.state_dir)  # where `sandbox seed` looks
-    return {
-        **os.environ,
-        **sandbox.env(),
-        "PREFECT_API_URL": prefect_server,
-        "LIFEBOAT_HOME": str(lifeboat_home),
-    }
+from tests.conftest import run_lifeboat
 
 
 def test_seeded_sandbox_passes_the_backup_drill(
-    env: dict[str, str], sandbox: Sandbox, lifeboat_home: Path, repo: Path
+    sandbox_env: dict[str, str], sandbox: Sandbox, lifeboat_home: Path, repo: Path
 ) -> None:
-    seeded = lifeboat(env, "sandbox", "seed", "runbooks/backup-drill.yaml", cwd=repo)
+    env = sandbox_env
+    seeded = run_lifeboat(env, "sandbox", "seed", "runbooks/backup-drill.yaml", cwd=repo)
     assert seeded.returncode == 0, seeded.stdout + seeded.stderr
     assert "2 buckets created" in seeded.stdout
     assert "db-b.gra.example.net -> site-b" in seeded.stdout
     hooks = len(sandbox.receiver.files())
 
-    result = lifeboat(env, "run", "runbooks/backup-drill.yaml", "--mode", "drill", cwd=repo)
+    result = run_lifeboat(env, "run", "runbooks/backup-drill.yaml", "--mode", "drill", cwd=repo)
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "backup-drill 2.0.0: drill run succeeded" in result.stdout

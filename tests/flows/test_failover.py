@@ -7,9 +7,7 @@ the entry point. A failure after the switch rolls everything back, DNS record in
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,21 +20,9 @@ from lifeboat.journal import read, verify
 from lifeboat.sandbox import Sandbox
 from lifeboat.sandbox.ports import free_port
 from lifeboat.sandbox.seed import dump
+from tests.conftest import run_lifeboat
 
-LIFEBOAT = str(Path(sys.executable).parent / "lifeboat")
 RUNBOOK = "runbooks/webapp-failover.yaml"
-
-
-def lifeboat(env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [LIFEBOAT, *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def ssh(env: dict[str, str], host: str, *argv: str) -> subprocess.CompletedProcess[str]:
@@ -72,18 +58,11 @@ def point_www_at(sandbox: Sandbox, address: str) -> None:
 
 @pytest.fixture
 def world(
-    sandbox: Sandbox, clean_sites: Any, prefect_server: str, lifeboat_home: Path, repo: Path
+    sandbox_env: dict[str, str], sandbox: Sandbox, clean_sites: Any, repo: Path
 ) -> Iterator[dict[str, str]]:
     """Seeded sandbox, www on site A, A's app serving yesterday's dump."""
-    lifeboat_home.mkdir(parents=True, exist_ok=True)
-    (lifeboat_home / "sandbox").symlink_to(sandbox.state_dir)
-    env = {
-        **os.environ,
-        **sandbox.env(),
-        "PREFECT_API_URL": prefect_server,
-        "LIFEBOAT_HOME": str(lifeboat_home),
-    }
-    seeded = lifeboat(env, "sandbox", "seed", RUNBOOK, cwd=repo)
+    env = sandbox_env
+    seeded = run_lifeboat(env, "sandbox", "seed", RUNBOOK, cwd=repo)
     assert seeded.returncode == 0, seeded.stderr
     point_www_at(sandbox, "web-a.sbg.example.net")
     today = datetime.now(UTC).date().isoformat()
@@ -108,7 +87,7 @@ def test_failover_moves_www_to_the_standby_with_the_restored_data(
     world: dict[str, str], sandbox: Sandbox, clean_sites: Any, repo: Path
 ) -> None:
     entry = world["LIFEBOAT_SANDBOX_ENTRY_URL"]
-    result = lifeboat(
+    result = run_lifeboat(
         world, "run", RUNBOOK, "--mode", "live", "--yes", *params(world, entry), cwd=repo
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -127,7 +106,7 @@ def test_a_failure_after_the_switch_rolls_everything_back(
     world: dict[str, str], sandbox: Sandbox, clean_sites: Any, repo: Path
 ) -> None:
     dead_entry = f"http://127.0.0.1:{free_port()}"  # www never answers: validate fails
-    result = lifeboat(
+    result = run_lifeboat(
         world, "run", RUNBOOK, "--mode", "live", "--yes", *params(world, dead_entry), cwd=repo
     )
     assert result.returncode == 1, result.stdout + result.stderr
@@ -191,7 +170,7 @@ def test_planned_switchover_and_back_without_a_failed_health_check(
 ) -> None:
     standby = ["-p", f"standby_health={world['LIFEBOAT_SANDBOX_WEBAPP_SITE_B']}/health"]
     with Probe(world["LIFEBOAT_SANDBOX_ENTRY_URL"]) as probe:
-        result = lifeboat(
+        result = run_lifeboat(
             world, "run", "runbooks/planned-switchover.yaml", "--mode", "live", "--yes",
             *switch_params(world), *standby, cwd=repo,
         )  # fmt: skip
@@ -215,7 +194,7 @@ def test_failback_copies_the_standby_s_data_home_without_a_failed_health_check(
     point_www_at(sandbox, "web-b.gra.example.net")
     assert ssh(world, "web-a.sbg.example.net", "systemctl", "stop", "webapp").returncode == 0
     with Probe(world["LIFEBOAT_SANDBOX_ENTRY_URL"]) as probe:
-        result = lifeboat(
+        result = run_lifeboat(
             world, "run", "runbooks/failback.yaml", "--mode", "live", "--yes",
             *switch_params(world), cwd=repo,
         )  # fmt: skip

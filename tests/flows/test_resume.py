@@ -9,20 +9,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from lifeboat.journal import read, verify
-
-LIFEBOAT = str(Path(sys.executable).parent / "lifeboat")
-
-
-def lifeboat(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [LIFEBOAT, *args], env=env, capture_output=True, text=True, timeout=300, check=False
-    )
+from tests.conftest import LIFEBOAT_CLI, run_lifeboat
 
 
 def write_runbook(tmp_path: Path, site: Any, counter: Path, flag: Path) -> Path:
@@ -61,7 +53,7 @@ def test_a_killed_run_resumes_without_repeating_done_steps(
         "LIFEBOAT_KNOWN_HOSTS": str(site.known_hosts),
     }
     process = subprocess.Popen(
-        [LIFEBOAT, "run", str(path), "--mode", "live"],
+        [LIFEBOAT_CLI, "run", str(path), "--mode", "live"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -79,7 +71,7 @@ def test_a_killed_run_resumes_without_repeating_done_steps(
     flag.touch()
     run_id = journal.parent.name
 
-    result = lifeboat(env, "run", "--resume", run_id)
+    result = run_lifeboat(env, "run", "--resume", run_id)
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"resuming run {run_id}: 2 steps done before are kept" in result.stdout
@@ -104,17 +96,17 @@ def test_resume_refuses_a_changed_runbook_and_a_finished_run(
         "LIFEBOAT_HOME": str(lifeboat_home),
         "LIFEBOAT_KNOWN_HOSTS": str(site.known_hosts),
     }
-    assert lifeboat(env, "run", str(path), "--mode", "live").returncode == 0
+    assert run_lifeboat(env, "run", str(path), "--mode", "live").returncode == 0
     (journal,) = (lifeboat_home / "runs").glob("*/journal.jsonl")
     run_id = journal.parent.name
-    finished = lifeboat(env, "run", "--resume", run_id)
+    finished = run_lifeboat(env, "run", "--resume", run_id)
     assert finished.returncode == 2
     assert f"Error: run {run_id} already succeeded: nothing to resume" in finished.stderr
-    assert lifeboat(env, "run", "--resume", "no-such-run").returncode == 2
+    assert run_lifeboat(env, "run", "--resume", "no-such-run").returncode == 2
     lines = journal.read_text().splitlines()
     journal.write_text("\n".join(lines[:-1]) + "\n")  # as if killed before run.ended
     path.write_text(path.read_text().replace("Resume after a crash", "Changed"))
-    changed = lifeboat(env, "run", "--resume", run_id)
+    changed = run_lifeboat(env, "run", "--resume", run_id)
     assert changed.returncode == 2
     assert "is not the runbook run" in changed.stderr
 
