@@ -15,12 +15,13 @@ is a page per lister, the queues and the samples, whatever the object count.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import queue
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +29,7 @@ from typing import Any
 from pydantic import Field
 
 from checks.backup import BackupParams
-from lifeboat import storage
+from lifeboat import listing, storage
 from lifeboat.errors import CheckFailed
 from lifeboat.registry import StepContext, StepOutput, registry, runbook_of
 from lifeboat.storage import ObjectHead, ObjectInfo, S3Location
@@ -174,10 +175,10 @@ def compare(
         ThreadPoolExecutor(1 + 2 * len(copies), thread_name_prefix="completeness") as threads,
         ThreadPoolExecutor(_WORKERS, thread_name_prefix="completeness-object") as pool,
     ):
-        jobs = [threads.submit(_pump, storage.list_objects(primary), fans, stop)]
+        jobs = [threads.submit(_pump, listing.sorted_objects(primary), fans, stop)]
         for copy, fan, tally in zip(copies, fans, tallies, strict=True):
             feed: queue.Queue[Any] = queue.Queue(_QUEUE)
-            jobs.append(threads.submit(_pump, storage.list_objects(copy), [feed], stop))
+            jobs.append(threads.submit(_pump, listing.sorted_objects(copy), [feed], stop))
 
             def settle(a: ObjectInfo, b: ObjectInfo, copy: S3Location = copy) -> Verdict:
                 if content:
@@ -197,17 +198,18 @@ def compare(
 
 
 def _pump(
-    objects: Iterable[ObjectInfo], queues: list[queue.Queue[Any]], stop: threading.Event
+    objects: Generator[ObjectInfo], queues: list[queue.Queue[Any]], stop: threading.Event
 ) -> None:
     """Lister thread: a listing into queues, then _END, or the error that ended it."""
-    try:
-        for item in objects:
-            if not all(_put(q, item, stop) for q in queues):
-                return  # stopped: nobody reads any more
-    except Exception as exc:
-        for q in queues:
-            _put(q, exc, stop)
-        raise
+    with contextlib.closing(objects):  # closing a sorted listing stops its lanes
+        try:
+            for item in objects:
+                if not all(_put(q, item, stop) for q in queues):
+                    return  # stopped: nobody reads any more
+        except Exception as exc:
+            for q in queues:
+                _put(q, exc, stop)
+            raise
     for q in queues:
         _put(q, _END, stop)
 

@@ -11,6 +11,7 @@ missing or corrupted backup (see ``lifeboat.errors``).
 from __future__ import annotations
 
 import functools
+import heapq
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -107,6 +108,11 @@ def client(region: str | None = None) -> Any:
                 # lister per listing. Past the pool, urllib3 drops each extra connection after
                 # use, and with TLS every request would pay a new handshake.
                 max_pool_connections=32,
+                # Each read is proven by our own SHA-256 (against the other copy, a manifest
+                # or a stored checksum). botocore's default asks the store to compute and
+                # send a CRC per GetObject and checks it: CPU on both sides for nothing.
+                # HeadObject still asks for checksums explicitly (ChecksumMode=ENABLED).
+                response_checksum_validation="when_required",
             ),
         )
 
@@ -131,12 +137,17 @@ def bucket_region(location: S3Location) -> str:
     return str(region)
 
 
-def list_objects(location: S3Location, region: str | None = None) -> Iterator[ObjectInfo]:
-    """Every object under the prefix, one page (1,000) in memory at a time."""
+def list_objects(
+    location: S3Location, region: str | None = None, *, under: str = ""
+) -> Iterator[ObjectInfo]:
+    """Every object under the prefix (and ``under`` it), one page (1,000) in memory at a time.
+
+    Keys stay relative to the location's prefix, ``under`` included in them.
+    """
     pages = (
         client(region)
         .get_paginator("list_objects_v2")
-        .paginate(Bucket=location.bucket, Prefix=location.prefix)
+        .paginate(Bucket=location.bucket, Prefix=location.prefix + under)
     )
     try:
         for page in pages:
@@ -144,6 +155,34 @@ def list_objects(location: S3Location, region: str | None = None) -> Iterator[Ob
                 yield _info(location, item)
     except (ClientError, BotoCoreError) as exc:
         raise _failed("ListObjectsV2", location, exc) from exc
+
+
+def list_level(
+    location: S3Location, region: str | None = None, *, under: str = ""
+) -> Iterator[ObjectInfo | str]:
+    """The objects and the folders (common prefixes for "/", relative to the location's
+    prefix) directly under the prefix and ``under``, together in key order."""
+    pages = (
+        client(region)
+        .get_paginator("list_objects_v2")
+        .paginate(Bucket=location.bucket, Prefix=location.prefix + under, Delimiter="/")
+    )
+    cut = len(location.prefix)
+    try:
+        for page in pages:
+            # Each page is sorted over both lists; a page ends where the next one starts.
+            # Merged lazily: an object is made when it is read, as in list_objects.
+            objects: Iterator[ObjectInfo | str]
+            objects = (_info(location, item) for item in page.get("Contents", []))
+            folders: Iterator[ObjectInfo | str]
+            folders = (str(p["Prefix"])[cut:] for p in page.get("CommonPrefixes", []))
+            yield from heapq.merge(objects, folders, key=_name)
+    except (ClientError, BotoCoreError) as exc:
+        raise _failed("ListObjectsV2", location, exc) from exc
+
+
+def _name(entry: ObjectInfo | str) -> str:
+    return entry if isinstance(entry, str) else entry.key
 
 
 def _info(location: S3Location, item: dict[str, Any]) -> ObjectInfo:
@@ -359,3 +398,44 @@ def _public_reasons(
     if policy_public and not setting.get("RestrictPublicBuckets"):
         reasons.append("bucket policy is public")
     return tuple(reasons)
+
+
+# --- whole small objects for the status page (lifeboat.comms.statuspage) ---
+# The page keeps its state in its own feed.json: read it whole, write each file whole.
+
+
+def read_bytes(location: S3Location, key: str, region: str | None = None) -> bytes | None:
+    """``key``'s whole content (relative to the prefix); None when there is no such object."""
+    try:
+        answer = client(region).get_object(Bucket=location.bucket, Key=location.prefix + key)
+        data: bytes = answer["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+            return None
+        raise _failed(f"GetObject {key!r}", location, exc) from exc
+    except BotoCoreError as exc:
+        raise _failed(f"GetObject {key!r}", location, exc) from exc
+    return data
+
+
+def write_bytes(
+    location: S3Location,
+    key: str,
+    data: bytes,
+    content_type: str,
+    region: str | None = None,
+    *,
+    cache_control: str | None = None,
+) -> None:
+    """Store ``data`` as ``key`` (relative to the prefix), replacing it, with its type."""
+    extra = {"CacheControl": cache_control} if cache_control else {}
+    try:
+        client(region).put_object(
+            Bucket=location.bucket,
+            Key=location.prefix + key,
+            Body=data,
+            ContentType=content_type,
+            **extra,
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise _failed(f"PutObject {key!r}", location, exc) from exc

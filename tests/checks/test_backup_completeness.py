@@ -8,7 +8,6 @@ import time
 import tracemalloc
 import uuid
 import weakref
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +18,7 @@ from botocore.config import Config
 
 from checks import backup_completeness
 from checks.backup_completeness import CompletenessParams, compare, completeness, human_bytes
-from lifeboat import storage
+from lifeboat import listing, storage
 from lifeboat.errors import CheckFailed
 from lifeboat.runbook.model import Runbook
 from lifeboat.sandbox.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY
@@ -309,7 +308,7 @@ def test_a_listing_out_of_order_is_an_error_not_a_wrong_answer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     objects = [ObjectInfo(key, 1, "e", datetime.now(UTC), None) for key in ("b", "a")]
-    monkeypatch.setattr(storage, "list_objects", lambda location, region=None: iter(objects))
+    monkeypatch.setattr(listing, "sorted_objects", lambda location: (o for o in objects))
     with pytest.raises(storage.StorageError, match="listing out of order: 'a' after 'b'"):
         compare(S3Location("p", "db/"), [S3Location("c", "db/")])
 
@@ -352,20 +351,24 @@ def test_memory_stays_bounded_and_the_merge_keeps_pace(
     assert tally.objects == OBJECTS and tally.complete and tally.verified == {"etag": OBJECTS}
     shipped = peak(whole)
     monkeypatch.setattr(backup_completeness, "_QUEUE", 100)
+    monkeypatch.setattr(listing, "LANE_QUEUE", 100)
     small, large = most_alive(half, monkeypatch), most_alive(whole, monkeypatch)
     print(
         f"\n{OBJECTS:,} objects a side in {seconds:.2f} s ({OBJECTS / seconds:,.0f}/s); "
         f"tracemalloc peak {shipped / 1e6:.1f} MB; with 100-object queues, at most "
         f"{small:,} listed objects alive at once for {OBJECTS // 2:,}, {large:,} for {OBJECTS:,}"
     )
-    held = 2 * 100 + 10  # two queues, and the few objects the listers and the merger hold
+    # Per listing (the same bucket is listed twice): its queue to the merger, and either a
+    # queue per folder lane (db/ holds two folders) or the objects read ahead of a flat
+    # prefix (db/h0/, capped at LANE_QUEUE); plus the few objects the threads have in hand.
+    held = 2 * (100 + 2 * 100) + 10
     assert shipped < 30e6 and small <= held and large <= held
 
 
 def most_alive(location: S3Location, monkeypatch: pytest.MonkeyPatch) -> int:
     """The most listed objects (``ObjectInfo``) alive at once while comparing ``location``
     with itself: whatever the queues, the merger and the workers still hold."""
-    real, lock = storage.list_objects, threading.Lock()
+    real, lock = storage._info, threading.Lock()
     alive, most = 0, 0
 
     def gone() -> None:
@@ -373,17 +376,17 @@ def most_alive(location: S3Location, monkeypatch: pytest.MonkeyPatch) -> int:
         with lock:
             alive -= 1
 
-    def listed(where: S3Location, region: str | None = None) -> Iterator[ObjectInfo]:
+    def counted(where: S3Location, item: dict[str, Any]) -> ObjectInfo:
         nonlocal alive, most
-        for item in real(where, region):
-            with lock:
-                alive += 1
-                most = max(most, alive)
-            weakref.finalize(item, gone)
-            yield item
+        info = real(where, item)
+        with lock:
+            alive += 1
+            most = max(most, alive)
+        weakref.finalize(info, gone)
+        return info
 
     with monkeypatch.context() as patch:
-        patch.setattr(storage, "list_objects", listed)
+        patch.setattr(storage, "_info", counted)  # every listed object is made there
         compare(location, [location])
     return most
 
