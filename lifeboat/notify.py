@@ -3,8 +3,13 @@
 Each stakeholder reads the stage's message in their language, worded for their audience
 (``lifeboat.comms``: customers get plain words, internal readers the technical details).
 Drills must not page customers: in drill mode only stakeholders with ``in_drills: true``
-receive the message, marked ``[DRILL]``; the others are recorded as not sent. Each channel's
-delivery is recorded with its URL redacted, the language, audience and subject.
+receive the message, marked ``[DRILL]``; the others are recorded as skipped.
+
+Every channel gets a receipt in the step's evidence (so in the journal): the stakeholder,
+the channel's kind and redacted URL, language, audience, subject, its status (``sent``,
+``failed`` or ``skipped``), the tries it took and why it failed. Channels are sent at the
+same time and each is retried (``lifeboat.delivery``). A failed channel does not fail the
+step unless its stakeholder is ``required``: the summary says which ones failed.
 """
 
 from __future__ import annotations
@@ -13,15 +18,16 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-import apprise
-
 from lifeboat import secrets
 from lifeboat.comms.message import from_run
 from lifeboat.comms.render import CommsError, Rendered, override_path, render
 from lifeboat.context import RunContext
+from lifeboat.delivery import Job, Retry, kind, send_all
 from lifeboat.errors import StepError
 from lifeboat.outcome import StepOutcome, StepStatus
 from lifeboat.runbook.model import NotifyStep
+
+Receipt = dict[str, Any]
 
 
 def messages(ctx: RunContext, step: NotifyStep) -> dict[tuple[str, str], Rendered | CommsError]:
@@ -40,6 +46,78 @@ def messages(ctx: RunContext, step: NotifyStep) -> dict[tuple[str, str], Rendere
     return rendered
 
 
+def receipts(ctx: RunContext, step: NotifyStep) -> list[Receipt]:
+    """Send the step's message to every channel of its stakeholders; one receipt each."""
+    rendered = messages(ctx, step)
+    for value in secrets.values():  # set after the run started: still never written
+        ctx.redactor.add(value)
+        # A whole channel URL as a secret: Apprise logs it as http(s)://<the rest>.
+        ctx.redactor.add(value.partition("://")[2])
+    done: list[Receipt] = []
+    jobs: list[Job] = []
+    waiting: list[Receipt] = []  # the receipts of ``jobs``, in the same order
+    for name in step.to:
+        stakeholder = ctx.runbook.stakeholders[name]
+        msg = rendered[(stakeholder.language, stakeholder.audience)]
+        for url in stakeholder.channels:
+            receipt: Receipt = {
+                "stakeholder": name,
+                "kind": kind(url),
+                "target": ctx.redactor.text(url),
+                "language": stakeholder.language,
+                "audience": stakeholder.audience,
+                "subject": msg.subject if isinstance(msg, Rendered) else None,
+                "required": stakeholder.required,
+                "status": "failed",
+                "attempts": 0,
+                "why": None,
+            }
+            done.append(receipt)
+            if ctx.mode == "drill" and not stakeholder.in_drills:
+                receipt.update(status="skipped", why="drill: stakeholder not in drills")
+                continue
+            if isinstance(msg, CommsError):
+                receipt["why"] = ctx.redactor.text(str(msg))
+                continue
+            try:
+                resolved = secrets.resolve(url)
+            except secrets.SecretMissing as exc:
+                receipt["why"] = str(exc)
+                continue
+            receipt["kind"] = ctx.redactor.text(kind(resolved))
+            jobs.append(Job(resolved, msg.subject, msg.body))
+            waiting.append(receipt)
+    retry = Retry(ctx.settings.notify_attempts, ctx.settings.notify_backoff)
+    for receipt, sent in zip(waiting, send_all(jobs, retry, ctx.redactor.text), strict=True):
+        why = ctx.redactor.text(sent.why) if sent.why else None
+        receipt.update(status="sent" if sent.ok else "failed", attempts=sent.attempts, why=why)
+    return done
+
+
+def summary(done: list[Receipt]) -> str:
+    """``sent to 2 of 3 channels; 1 failed (oncall: json)``."""
+    sent = sum(1 for r in done if r["status"] == "sent")
+    text = f"sent to {sent} of {len(done)} channels"
+    failed = [r for r in done if r["status"] == "failed"]
+    if failed:
+        names = ", ".join(f"{r['stakeholder']}: {r['kind']}" for r in failed)
+        text += f"; {len(failed)} failed ({names})"
+    return text
+
+
+def describe(receipt: Receipt) -> str:
+    """A failed delivery in one line: who, which channel, how many tries, why.
+
+    ``oncall, json channel json://hooks.example.com/x, 3 attempts: <why>``
+    """
+    tries = receipt["attempts"]
+    channel = f"channel {receipt['target']}"
+    if receipt["kind"] != "unknown":
+        channel = f"{receipt['kind']} {channel}"
+    done = f"{tries} attempt{'s' if tries != 1 else ''}" if tries else "not sent"
+    return f"{receipt['stakeholder']}, {channel}, {done}: {receipt['why']}"
+
+
 def deliver(ctx: RunContext, step: NotifyStep) -> StepOutcome:
     started, clock = datetime.now(UTC), time.perf_counter()
     ctx.journal.append(
@@ -48,71 +126,30 @@ def deliver(ctx: RunContext, step: NotifyStep) -> StepOutcome:
         kind="notify",
         inputs={"stage": step.notify.value, "to": step.to},
     )
-    rendered = messages(ctx, step)
-    deliveries: list[dict[str, Any]] = []
-    for name in step.to:
-        stakeholder = ctx.runbook.stakeholders[name]
-        msg = rendered[(stakeholder.language, stakeholder.audience)]
-        for url in stakeholder.channels:
-            record: dict[str, Any] = {
-                "to": name,
-                "channel": ctx.redactor.text(url),
-                "language": stakeholder.language,
-                "audience": stakeholder.audience,
-            }
-            if isinstance(msg, Rendered):
-                record["subject"] = msg.subject
-            if ctx.mode == "drill" and not stakeholder.in_drills:
-                deliveries.append(
-                    {**record, "sent": False, "why": "drill: stakeholder not in drills"}
-                )
-                continue
-            if isinstance(msg, CommsError):
-                deliveries.append({**record, "sent": False, "error": str(msg)})
-                continue
-            try:
-                delivered = _send(secrets.resolve(url), msg.subject, msg.body)
-            except secrets.SecretMissing as exc:
-                deliveries.append({**record, "sent": False, "error": str(exc)})
-                continue
-            deliveries.append({**record, "sent": delivered})
-    elapsed = (time.perf_counter() - clock) * 1000
-    failed = [d for d in deliveries if d["sent"] is False and "why" not in d]
-    sent = sum(1 for d in deliveries if d["sent"] is True)
-    summary = f"sent to {sent} of {len(deliveries)} channels"
-    evidence = {"deliveries": deliveries}
+    done = receipts(ctx, step)
     outcome = StepOutcome(
         step_id=step.id,
         kind="notify",
         target=step.notify.value,
         status=StepStatus.succeeded,
-        summary=summary,
-        evidence=evidence,
+        summary=summary(done),
+        evidence={"deliveries": done},
         started=started,
-        duration_ms=elapsed,
+        duration_ms=(time.perf_counter() - clock) * 1000,
         attempts=1,
     )
-    if failed:
-        error = "delivery failed to " + ", ".join(
-            f"{d['to']} ({d['channel']}{': ' + d['error'] if 'error' in d else ''})" for d in failed
-        )
-        ctx.finish(
-            "step.failed",
-            outcome.model_copy(
-                update={
-                    "status": StepStatus.failed,
-                    "summary": "",
-                    "error": error,
-                    "tolerated": step.on_failure == "continue",
-                }
-            ),
-        )
-        raise StepError(error)
-    return ctx.finish("step.succeeded", outcome)
-
-
-def _send(url: str, title: str, body: str) -> bool:
-    sender = apprise.Apprise()
-    if not sender.add(url):
-        return False
-    return bool(sender.notify(title=title, body=body))
+    failed = [r for r in done if r["status"] == "failed" and r["required"]]
+    if not failed:
+        return ctx.finish("step.succeeded", outcome)
+    error = "required delivery failed: " + "; ".join(describe(r) for r in failed)
+    ctx.finish(
+        "step.failed",
+        outcome.model_copy(
+            update={
+                "status": StepStatus.failed,
+                "error": error,
+                "tolerated": step.on_failure == "continue",
+            }
+        ),
+    )
+    raise StepError(ctx.redactor.text(error))

@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     ssh_config: Path | None = Field(None, description="SSH client config; default ~/.ssh/config")
     smtp_url: SecretStr | None = Field(None, description="Apprise mailto:// URL for email")
     prefect_api_auth_string: SecretStr | None = Field(None, description="user:password")
+    notify_attempts: int = Field(
+        3, ge=1, le=10, description="Tries per stakeholder channel before it counts as failed"
+    )
+    notify_backoff: float = Field(
+        0.5, ge=0, le=60, description="Seconds before a channel's 2nd try, doubled for each next"
+    )
 
     @property
     def runs_dir(self) -> Path:

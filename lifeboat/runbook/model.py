@@ -146,6 +146,11 @@ class Stakeholder(Strict):
         "internal",
         description="customers: plain words, no internal names; internal: technical details",
     )
+    required: bool = Field(
+        False,
+        description="A failed delivery to this stakeholder fails the step; "
+        "otherwise it is recorded and the run goes on",
+    )
 
 
 class Support(Strict):
@@ -205,6 +210,26 @@ class Stage(StrEnum):
     provider_escalation = "provider.escalation"
 
 
+class StatusPage(Strict):
+    """A public status page (HTML, JSON Feed, Atom) kept in a folder or an S3 bucket."""
+
+    path: str | None = Field(None, description="A folder, relative to the runbook or absolute")
+    uri: str | None = Field(
+        None, pattern=r"^s3://[^/]+(/.*)?$", description="Or an S3 location: s3://bucket/prefix/"
+    )
+    title: str = Field("Service status", min_length=1, description="The page's title")
+    services: list[str] = Field(
+        default_factory=list,
+        description="Services listed with their status; default: comms.service",
+    )
+
+    @model_validator(mode="after")
+    def _one_destination(self) -> StatusPage:
+        if (self.path is None) == (self.uri is None):
+            raise ValueError("a status page needs exactly one of 'path' or 'uri'")
+        return self
+
+
 class Comms(Strict):
     """What stakeholder messages say that the run cannot know."""
 
@@ -223,6 +248,9 @@ class Comms(Strict):
     templates: dict[Stage, str] = Field(
         default_factory=dict,
         description="Stage -> template file (relative to the runbook) replacing the shipped one",
+    )
+    status_page: StatusPage | None = Field(
+        None, description="Publish customer updates (never drills) to a static status page"
     )
 
 

@@ -32,6 +32,11 @@ steps:
 """
 
 
+# Apprise's e-mail plugin imports the stdlib ``imghdr`` (deprecated in 3.11) when Apprise first
+# loads its plugins: a `-W error` command line overrides pyproject's ignore, a mark does not.
+IMGHDR = pytest.mark.filterwarnings("ignore:'imghdr' is deprecated:DeprecationWarning")
+
+
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -339,6 +344,7 @@ def test_cli_run_refuses_an_invalid_runbook_before_starting(tmp_path: Path) -> N
     assert result.stderr.splitlines()[-1] == "Error: runbook invalid, 4 errors"
 
 
+@IMGHDR
 def test_live_notify_reaches_webhook_and_mail(
     tmp_path: Path, receiver: Any, smtp_server: Any
 ) -> None:
@@ -364,16 +370,20 @@ def test_live_notify_reaches_webhook_and_mail(
     assert text is not None and "Incident: INC-42" in text.get_content()
 
 
-def test_failed_delivery_fails_the_step_and_names_the_channel(
+@IMGHDR
+def test_failed_required_delivery_fails_the_step_and_names_the_channel(
     runbook: Callable[[str], str],
 ) -> None:
     port = closed_port()
     path = runbook("  - {id: tell, notify: incident.opened, to: [oncall]}\n")
     text = Path(path).read_text().replace("json://127.0.0.1:9/", f"json://127.0.0.1:{port}/x")
-    Path(path).write_text(text)
+    Path(path).write_text(text.replace("in_drills: false", "required: true"))
     state, outcome = run(path, mode="live")
     assert state.is_failed()
-    assert outcome.steps[0].error == f"delivery failed to oncall (json://127.0.0.1:{port}/x)"
+    assert outcome.steps[0].error == (
+        f"required delivery failed: oncall, json channel json://127.0.0.1:{port}/x, "
+        "3 attempts: A Connection error occurred sending JSON notification to 127.0.0.1."
+    )
 
 
 def test_killed_run_leaves_a_verifiable_prefix(
@@ -454,16 +464,16 @@ def test_live_abort_rolls_back_over_ssh_in_reverse_order(
     ]
 
 
-def test_a_channel_secret_that_is_not_set_fails_the_delivery_saying_which(
+def test_a_required_channel_secret_that_is_not_set_fails_the_step_saying_which(
     runbook: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("LIFEBOAT_SECRET_ONCALL_HOOK", raising=False)
     path = runbook("  - {id: tell, notify: incident.opened, to: [oncall]}\n")
     text = Path(path).read_text().replace("json://127.0.0.1:9/", "${{ secrets.oncall_hook }}")
-    Path(path).write_text(text)
+    Path(path).write_text(text.replace("in_drills: false", "required: true"))
     state, outcome = run(path, mode="live")
     assert state.is_failed()
     assert outcome.steps[0].error == (
-        "delivery failed to oncall (${{ secrets.oncall_hook }}: "
-        "secret 'oncall_hook' is not set (LIFEBOAT_SECRET_ONCALL_HOOK))"
+        "required delivery failed: oncall, channel ${{ secrets.oncall_hook }}, not sent: "
+        "secret 'oncall_hook' is not set (LIFEBOAT_SECRET_ONCALL_HOOK)"
     )
