@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lifeboat.cadence import Cadence
 from lifeboat.journal import Event, Journal, RunbookIdentity
 from lifeboat.outcome import StepOutcome
 from lifeboat.plan import Mode, Plan, scope_for
@@ -43,6 +44,7 @@ class RunContext:
     resumed_by: str | None = None  # the new flow run of `lifeboat run --resume`
     logger: Callable[[str], None] = _fallback.info
     outcomes: dict[str, StepOutcome] = field(default_factory=dict)
+    cadence: Cadence | None = None  # the timer of comms.updates_every, while the run runs
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property

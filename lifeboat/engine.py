@@ -14,15 +14,19 @@ Prefect-free on purpose: an ``Executor`` decides how a step runs (a Prefect task
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import functools
 import getpass
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Protocol
 
 from lifeboat import approvals
+from lifeboat.cadence import Cadence
 from lifeboat.context import RunContext
 from lifeboat.errors import StepError
 from lifeboat.execute import compensate, rollback_of, run_step, skip
-from lifeboat.notify import deliver
+from lifeboat.notify import automatic_update, deliver
 from lifeboat.outcome import RunOutcome, RunStatus, StepOutcome, StepStatus
 from lifeboat.plan import AnyStep
 from lifeboat.runbook.model import ActionStep, ApprovalStep, NotifyStep, OnFailure
@@ -100,10 +104,13 @@ def execute(
         for outcome in done.values():
             ctx.record(outcome)
     try:
-        failure = _schedule(ctx, executor)
-        rollbacks: list[StepOutcome] = []
-        if failure is not None and (failure.on_failure == OnFailure.rollback or ctx.mode == "live"):
-            rollbacks = _roll_back(ctx, executor)
+        with _cadence(ctx, done or {}):
+            failure = _schedule(ctx, executor)
+            rollbacks: list[StepOutcome] = []
+            if failure is not None and (
+                failure.on_failure == OnFailure.rollback or ctx.mode == "live"
+            ):
+                rollbacks = _roll_back(ctx, executor)
     finally:
         close_pool(ctx)  # one SSH connection per host per run: closed with the run
     status = RunStatus.failed if failure is not None else RunStatus.succeeded
@@ -129,6 +136,27 @@ def execute(
         started=started,
         ended=datetime.now(UTC),
     )
+
+
+@contextlib.contextmanager
+def _cadence(ctx: RunContext, done: dict[str, StepOutcome]) -> Iterator[None]:
+    """The timer of ``comms.updates_every`` for the run's duration (none without it).
+
+    A resumed run restarts it from the notify steps it keeps: an incident opened before
+    the interruption still gets its updates."""
+    every = ctx.runbook.comms.updates_every
+    if not every:
+        yield
+        return
+    with Cadence(every, functools.partial(automatic_update, ctx)) as cadence:
+        ctx.cadence = cadence
+        for step in ctx.runbook.steps:
+            if isinstance(step, NotifyStep) and step.id in done:
+                cadence.sent(step)
+        try:
+            yield
+        finally:
+            ctx.cadence = None
 
 
 def _error_of(ctx: RunContext, step_id: str) -> str | None:

@@ -28,7 +28,7 @@ GENESIS = "0" * 64
 Event = Literal[
     "run.started", "run.resumed", "run.ended",
     "step.started", "step.succeeded", "step.failed", "step.skipped", "step.retried",
-    "approval.asked", "approval.answered",
+    "approval.asked", "approval.answered", "update.sent",
     "rollback.started", "rollback.succeeded", "rollback.failed",
 ]  # fmt: skip
 

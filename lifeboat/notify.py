@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
 
 from lifeboat import secrets
+from lifeboat.comms import statuspage
 from lifeboat.comms.message import from_run
 from lifeboat.comms.render import CommsError, Rendered, override_path, render
 from lifeboat.context import RunContext
@@ -27,7 +31,20 @@ from lifeboat.errors import StepError
 from lifeboat.outcome import StepOutcome, StepStatus
 from lifeboat.runbook.model import NotifyStep
 
-Receipt = dict[str, Any]
+
+class Receipt(BaseModel):
+    """One channel's delivery, as journaled: who, where (redacted), how it went."""
+
+    stakeholder: str
+    kind: str = Field(description="The channel's URL scheme (mailto, json, ...), or statuspage")
+    target: str = Field(description="The channel's URL, redacted; the page's folder or s3 URI")
+    language: str
+    audience: str
+    subject: str | None = None
+    required: bool = False
+    status: Literal["sent", "failed", "skipped"] = "failed"
+    attempts: int = 0
+    why: str | None = None
 
 
 def messages(ctx: RunContext, step: NotifyStep) -> dict[tuple[str, str], Rendered | CommsError]:
@@ -60,47 +77,91 @@ def receipts(ctx: RunContext, step: NotifyStep) -> list[Receipt]:
         stakeholder = ctx.runbook.stakeholders[name]
         msg = rendered[(stakeholder.language, stakeholder.audience)]
         for url in stakeholder.channels:
-            receipt: Receipt = {
-                "stakeholder": name,
-                "kind": kind(url),
-                "target": ctx.redactor.text(url),
-                "language": stakeholder.language,
-                "audience": stakeholder.audience,
-                "subject": msg.subject if isinstance(msg, Rendered) else None,
-                "required": stakeholder.required,
-                "status": "failed",
-                "attempts": 0,
-                "why": None,
-            }
+            receipt = Receipt(
+                stakeholder=name,
+                kind=kind(url),
+                target=ctx.redactor.text(url),
+                language=stakeholder.language,
+                audience=stakeholder.audience,
+                subject=msg.subject if isinstance(msg, Rendered) else None,
+                required=stakeholder.required,
+            )
             done.append(receipt)
             if ctx.mode == "drill" and not stakeholder.in_drills:
-                receipt.update(status="skipped", why="drill: stakeholder not in drills")
+                receipt.status, receipt.why = "skipped", "drill: stakeholder not in drills"
                 continue
             if isinstance(msg, CommsError):
-                receipt["why"] = ctx.redactor.text(str(msg))
+                receipt.why = ctx.redactor.text(str(msg))
                 continue
             try:
                 resolved = secrets.resolve(url)
             except secrets.SecretMissing as exc:
-                receipt["why"] = str(exc)
+                receipt.why = str(exc)
                 continue
-            receipt["kind"] = ctx.redactor.text(kind(resolved))
+            receipt.kind = ctx.redactor.text(kind(resolved))
             jobs.append(Job(resolved, msg.subject, msg.body))
             waiting.append(receipt)
     retry = Retry(ctx.settings.notify_attempts, ctx.settings.notify_backoff)
     for receipt, sent in zip(waiting, send_all(jobs, retry, ctx.redactor.text), strict=True):
-        why = ctx.redactor.text(sent.why) if sent.why else None
-        receipt.update(status="sent" if sent.ok else "failed", attempts=sent.attempts, why=why)
+        receipt.why = ctx.redactor.text(sent.why) if sent.why else None
+        receipt.status, receipt.attempts = ("sent" if sent.ok else "failed"), sent.attempts
+    if page := status_page(ctx, step):
+        done.append(page)
     return done
+
+
+def status_page(ctx: RunContext, step: NotifyStep) -> Receipt | None:
+    """Publish the step's customer message on the runbook's status page, if it has one.
+
+    The page is one more customer channel: only a step that tells customers updates it
+    (an internal-only update or a provider escalation stays off the public page), in the
+    page's language, with the customer wording. Drills are skipped by ``publish``.
+    """
+    page = statuspage.configured(ctx.runbook.comms)
+    audiences = {ctx.runbook.stakeholders[name].audience for name in step.to}
+    if page is None or "customers" not in audiences:
+        return None
+    receipt = Receipt(
+        stakeholder="status page",
+        kind="statuspage",
+        target=page.path or page.uri or "",
+        language=page.language,
+        audience="customers",
+    )
+    override = override_path(ctx.runbook, ctx.loaded.path, step.notify)
+    try:
+        msg = render(from_run(ctx, step), page.language, "customers", override=override)
+    except CommsError as exc:
+        receipt.why = ctx.redactor.text(str(exc))
+        return receipt
+    update = statuspage.PageUpdate(
+        incident=ctx.incident or ctx.run_id,
+        stage=step.notify,
+        title=msg.subject,
+        body=msg.body,
+        time=datetime.now(UTC),
+        services=page.services,
+        drill=ctx.mode == "drill",
+    )
+    published = statuspage.publish(page, Path(ctx.loaded.path).parent, update)
+    receipt.subject, receipt.target = msg.subject, published.destination
+    receipt.attempts = 0 if published.skipped else 1
+    if published.skipped:
+        receipt.status, receipt.why = "skipped", published.skipped
+    elif published.ok:
+        receipt.status = "sent"
+    else:
+        receipt.why = ctx.redactor.text(published.error or "failed")
+    return receipt
 
 
 def summary(done: list[Receipt]) -> str:
     """``sent to 2 of 3 channels; 1 failed (oncall: json)``."""
-    sent = sum(1 for r in done if r["status"] == "sent")
+    sent = sum(1 for r in done if r.status == "sent")
     text = f"sent to {sent} of {len(done)} channels"
-    failed = [r for r in done if r["status"] == "failed"]
+    failed = [r for r in done if r.status == "failed"]
     if failed:
-        names = ", ".join(f"{r['stakeholder']}: {r['kind']}" for r in failed)
+        names = ", ".join(f"{r.stakeholder}: {r.kind}" for r in failed)
         text += f"; {len(failed)} failed ({names})"
     return text
 
@@ -110,12 +171,12 @@ def describe(receipt: Receipt) -> str:
 
     ``oncall, json channel json://hooks.example.com/x, 3 attempts: <why>``
     """
-    tries = receipt["attempts"]
-    channel = f"channel {receipt['target']}"
-    if receipt["kind"] != "unknown":
-        channel = f"{receipt['kind']} {channel}"
+    tries = receipt.attempts
+    channel = f"channel {receipt.target}"
+    if receipt.kind != "unknown":
+        channel = f"{receipt.kind} {channel}"
     done = f"{tries} attempt{'s' if tries != 1 else ''}" if tries else "not sent"
-    return f"{receipt['stakeholder']}, {channel}, {done}: {receipt['why']}"
+    return f"{receipt.stakeholder}, {channel}, {done}: {receipt.why}"
 
 
 def deliver(ctx: RunContext, step: NotifyStep) -> StepOutcome:
@@ -127,18 +188,20 @@ def deliver(ctx: RunContext, step: NotifyStep) -> StepOutcome:
         inputs={"stage": step.notify.value, "to": step.to},
     )
     done = receipts(ctx, step)
+    if ctx.cadence is not None:
+        ctx.cadence.sent(step)
     outcome = StepOutcome(
         step_id=step.id,
         kind="notify",
         target=step.notify.value,
         status=StepStatus.succeeded,
         summary=summary(done),
-        evidence={"deliveries": done},
+        evidence={"deliveries": [r.model_dump() for r in done]},
         started=started,
         duration_ms=(time.perf_counter() - clock) * 1000,
         attempts=1,
     )
-    failed = [r for r in done if r["status"] == "failed" and r["required"]]
+    failed = [r for r in done if r.status == "failed" and r.required]
     if not failed:
         return ctx.finish("step.succeeded", outcome)
     error = "required delivery failed: " + "; ".join(describe(r) for r in failed)
@@ -153,3 +216,25 @@ def deliver(ctx: RunContext, step: NotifyStep) -> StepOutcome:
         ),
     )
     raise StepError(ctx.redactor.text(error))
+
+
+def automatic_update(ctx: RunContext, step: NotifyStep) -> None:
+    """An update the cadence sends on its own (``lifeboat.cadence``): journaled as
+    ``update.sent``, outside the plan's steps; a failure is recorded, never raised."""
+    try:
+        done = receipts(ctx, step)
+    except Exception as exc:  # the timer thread must survive a broken message or channel
+        error = f"automatic update failed: {type(exc).__name__}: {exc}"
+        ctx.journal.append("update.sent", step_id=step.id, kind="notify", error=error)
+        ctx.log(ctx.redactor.text(error))
+        return
+    said = summary(done)
+    ctx.journal.append(
+        "update.sent",
+        step_id=step.id,
+        kind="notify",
+        inputs={"stage": step.notify.value, "to": step.to},
+        summary=f"automatic {step.notify.value}: {said}",
+        evidence={"deliveries": [r.model_dump() for r in done]},
+    )
+    ctx.log(f"{step.id}: automatic {step.notify.value} ({said})")

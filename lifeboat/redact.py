@@ -16,7 +16,9 @@ from typing import Any
 
 MASK = "***"
 _URL_CREDENTIALS = re.compile(
-    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^\s:/@]*):(?P<pw>[^\s/@]+)@"
+    # RFC 3986: userinfo ends before the path, query or fragment, so "host:port?from=a@b"
+    # (an Apprise mailto URL) holds no password.
+    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^\s:/@?#]*):(?P<pw>[^\s/@?#]+)@"
 )
 _SECRET_QUERY = re.compile(
     r"(?P<key>[?&](?:token|key|secret|password|passwd|pass|apikey|api_key|access_token|sig|signature)=)"

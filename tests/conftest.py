@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -184,11 +185,15 @@ def ctx() -> _Context:
 # session fixture per service so a test pays only for what it asks for; `sandbox` composes
 # them. Each stops at the end of the session, also when tests failed; children started
 # here die with pytest even if it is killed (setpriv --pdeathsig).
-from lifeboat.sandbox import Sandbox  # noqa: E402 - this section is appended
+from flows.run import build_context  # noqa: E402 - this section is appended
+from lifeboat.context import RunContext  # noqa: E402
+from lifeboat.plan import Mode  # noqa: E402
+from lifeboat.sandbox import Sandbox  # noqa: E402
 from lifeboat.sandbox.receiver import Receiver  # noqa: E402
 from lifeboat.sandbox.s3 import MotoServer  # noqa: E402
 from lifeboat.sandbox.smtp import SmtpServer  # noqa: E402
 from lifeboat.sandbox.sshd import SshdSites  # noqa: E402
+from lifeboat.settings import Settings  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -330,3 +335,27 @@ def sandbox_env(sandbox: Sandbox, prefect_server: str, lifeboat_home: Path) -> d
         "PREFECT_API_URL": prefect_server,
         "LIFEBOAT_HOME": str(lifeboat_home),
     }
+
+
+def run_context(
+    path: Path,
+    mode: Mode = "live",
+    *,
+    incident: str = "INC-5",
+    reason: str = "site loss",
+    settings: Settings | None = None,
+) -> RunContext:
+    """A context for running a runbook through the engine without Prefect (``execute`` with
+    the ``InlineExecutor``); a failing channel is retried after 10 ms, not 0.5 s."""
+    return build_context(
+        str(path),
+        mode,
+        {},
+        run_id=f"run-{uuid.uuid4().hex[:8]}",
+        reason=reason,
+        incident=incident,
+        detected_at="",
+        initiator="tester",
+        auto_approver=None,
+        settings=settings or Settings(notify_backoff=0.01),
+    )

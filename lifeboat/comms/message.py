@@ -175,7 +175,7 @@ def build(
         support=Contacts(**support.model_dump()) if support else Contacts(),
         workaround=comms.workaround,
         rpo=format_duration(runbook.objectives.rpo) if runbook.objectives.rpo else None,
-        next_update=clock(now + NEXT_UPDATE),
+        next_update=clock(now + (comms.updates_every or NEXT_UPDATE)),
         now=clock(now),
     )
 

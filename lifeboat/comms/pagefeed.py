@@ -28,6 +28,7 @@ from pydantic import (
     ValidationError,
 )
 
+from lifeboat.comms.pagewords import WORDS, Language
 from lifeboat.errors import StepError
 from lifeboat.runbook.model import Stage
 
@@ -36,24 +37,6 @@ ATOM = "http://www.w3.org/2005/Atom"
 
 Status = Literal["operational", "maintenance", "major_outage"]
 SEVERITY: dict[Status, int] = {"operational": 0, "maintenance": 1, "major_outage": 2}
-LABELS: dict[Status, str] = {
-    "operational": "Operational",
-    "maintenance": "Under maintenance",
-    "major_outage": "Major outage",
-}
-OVERALL: dict[Status, str] = {
-    "operational": "All systems operational",
-    "maintenance": "Planned maintenance",
-    "major_outage": "Service disruption",
-}
-STAGE_LABELS: dict[Stage, str] = {
-    Stage.maintenance_scheduled: "Planned maintenance",
-    Stage.incident_opened: "Investigating",
-    Stage.incident_update: "Update",
-    Stage.incident_resolved: "Resolved",
-    Stage.incident_postmortem: "Post-incident review",
-    Stage.provider_escalation: "Escalation",
-}
 CLOSED = (Stage.incident_resolved, Stage.incident_postmortem)
 
 
@@ -121,6 +104,7 @@ class PageState(_Model):
     version: Literal[1] = 1
     feed_id: str = Field(default_factory=lambda: str(uuid.uuid4()), description="Atom feed id")
     title: Text
+    language: Language = "en"
     status: Status = "operational"
     services: list[ServiceStatus] = Field(default_factory=list)
     incidents: list[Incident] = Field(default_factory=list, description="Oldest first")
@@ -175,6 +159,7 @@ def json_feed(state: PageState) -> bytes:
     feed = {
         "version": JSON_FEED_VERSION,
         "title": state.title,
+        "language": state.language,
         "items": items,
         "_lifeboat": state.model_dump(mode="json"),
     }
@@ -184,6 +169,7 @@ def json_feed(state: PageState) -> bytes:
 def atom_feed(state: PageState) -> bytes:
     """Atom 1.0 (RFC 4287): one entry per update, newest first."""
     feed = ET.Element("feed", xmlns=ATOM)  # unprefixed names, as Atom readers expect
+    feed.set("{http://www.w3.org/XML/1998/namespace}lang", state.language)
 
     def add(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
         child = ET.SubElement(parent, tag, attrs)
@@ -202,7 +188,8 @@ def atom_feed(state: PageState) -> bytes:
         add(item, "title", entry.title, type="text")
         add(item, "updated", rfc3339(entry.time))
         add(item, "published", rfc3339(entry.time))
-        add(item, "category", term=entry.stage.value, label=STAGE_LABELS[entry.stage])
+        label = WORDS[state.language][entry.stage]
+        add(item, "category", term=entry.stage.value, label=label)
         add(item, "content", entry.body, type="text")
     ET.indent(feed)
     document: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
@@ -216,7 +203,7 @@ def _newest_updates(state: PageState) -> list[tuple[Incident, Entry]]:
 
 _HTML = """\
 <!DOCTYPE html>
-<html>
+<html lang="{{ s.language }}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -246,31 +233,31 @@ h3,h4{margin:.2rem 0}
 <body>
 <main>
 <h1>{{ s.title }}</h1>
-<p class="overall {{ s.status }}">{{ overall[s.status] }}</p>
+<p class="overall {{ s.status }}">{{ w["overall." + s.status] }}</p>
 {% if s.services %}
 <section>
-<h2>Services</h2>
+<h2>{{ w.services }}</h2>
 <ul class="services">
 {% for service in s.services %}
 <li><span>{{ service.name }}</span> <span class="badge {{ service.status }}">\
-{{ labels[service.status] }}</span></li>
+{{ w[service.status] }}</span></li>
 {% endfor %}
 </ul>
 </section>
 {% endif %}
-<h2>Incidents</h2>
+<h2>{{ w.incidents }}</h2>
 {% for incident in incidents %}
 <article class="incident">
 <h3>{{ incident.title }}</h3>
 <p class="meta"><span class="badge {{ incident.latest.status }}">\
-{{ labels[incident.latest.status] }}</span> Reference {{ incident.id }}, \
-first reported <time datetime="{{ iso(incident.updates[0].time) }}">\
+{{ w[incident.latest.status] }}</span> {{ w.reference }} {{ incident.id }}, \
+{{ w.first_reported }} <time datetime="{{ iso(incident.updates[0].time) }}">\
 {{ clock(incident.updates[0].time) }}</time>\
-{% if incident.services %}, affects {{ incident.services|join(", ") }}{% endif %}</p>
+{% if incident.services %}, {{ w.affects }} {{ incident.services|join(", ") }}{% endif %}</p>
 <ol class="updates">
 {% for entry in incident.updates|reverse %}
 <li class="update">
-<p class="when"><strong>{{ stages[entry.stage] }}</strong>, \
+<p class="when"><strong>{{ w[entry.stage] }}</strong>, \
 <time datetime="{{ iso(entry.time) }}">{{ clock(entry.time) }}</time></p>
 <h4>{{ entry.title }}</h4>
 <p class="body">{{ entry.body }}</p>
@@ -279,11 +266,11 @@ first reported <time datetime="{{ iso(incident.updates[0].time) }}">\
 </ol>
 </article>
 {% else %}
-<p>No incidents reported.</p>
+<p>{{ w.no_incidents }}</p>
 {% endfor %}
-<footer>Times are UTC.{% if s.updated %} Last updated \
+<footer>{{ w.utc }}{% if s.updated %} {{ w.last_updated }} \
 <time datetime="{{ iso(s.updated) }}">{{ clock(s.updated) }}</time>.{% endif %} \
-Follow: <a href="feed.atom">Atom</a>, <a href="feed.json">JSON Feed</a>.</footer>
+{{ w.follow }}: <a href="feed.atom">Atom</a>, <a href="feed.json">JSON Feed</a>.</footer>
 </main>
 </body>
 </html>
@@ -303,9 +290,7 @@ def html(state: PageState) -> bytes:
     page = _PAGE.render(
         s=state,
         incidents=incidents,
-        labels=LABELS,
-        overall=OVERALL,
-        stages=STAGE_LABELS,
+        w=WORDS[state.language],
         iso=rfc3339,
         clock=clock,
     )

@@ -153,7 +153,11 @@ def publish(page: StatusPage, base: Path, update: PageUpdate) -> PublishReceipt:
     try:
         with _LOCK, destination.locked():
             raw = destination.read(FEED)
-            state = PageState(title=page.title) if raw is None else load(raw, destination.at(FEED))
+            state = (
+                PageState(title=page.title, language=page.language)
+                if raw is None
+                else load(raw, destination.at(FEED))
+            )
             state = merge(state, page, update)
             for name, content_type, render in FILES:
                 destination.write(name, render(state), content_type)
@@ -196,6 +200,7 @@ def merge(state: PageState, page: StatusPage, update: PageUpdate) -> PageState:
     return PageState(
         feed_id=state.feed_id,
         title=page.title,
+        language=page.language,
         status=worst([i.latest.status for i in live]),
         services=[
             ServiceStatus(

@@ -218,6 +218,9 @@ class StatusPage(Strict):
         None, pattern=r"^s3://[^/]+(/.*)?$", description="Or an S3 location: s3://bucket/prefix/"
     )
     title: str = Field("Service status", min_length=1, description="The page's title")
+    language: Literal["en", "fr", "nl"] = Field(
+        "en", description="The language of the customer messages the page shows"
+    )
     services: list[str] = Field(
         default_factory=list,
         description="Services listed with their status; default: comms.service",
@@ -244,6 +247,11 @@ class Comms(Strict):
     )
     compensation: str | None = Field(
         None, description="The compensation offered, if any, e.g. 'one month free'"
+    )
+    updates_every: Duration | None = Field(
+        None,
+        description="Promise an update this often: while the incident is open, the run sends "
+        "an incident.update on time when no step did (messages announce the next one)",
     )
     templates: dict[Stage, str] = Field(
         default_factory=dict,

@@ -34,3 +34,11 @@ def test_secret_named_keys_in_nested_data() -> None:
 
 def test_tiny_secrets_are_not_masked_everywhere() -> None:
     assert Redactor(["a"]).text("a cat") == "a cat"
+
+
+def test_a_port_before_a_query_with_an_address_is_no_password() -> None:
+    url = "mailto://127.0.0.1:2525?from=lifeboat@example.com&to=ops@example.com"
+    assert Redactor().text(url) == url
+    assert Redactor().text("mailto://bob:s3cret@smtp.example.com:2525?to=a@b.c") == (
+        f"mailto://bob:{MASK}@smtp.example.com:2525?to=a@b.c"
+    )

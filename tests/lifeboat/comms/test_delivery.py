@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 
-from flows.run import build_context
 from lifeboat.comms import lint
 from lifeboat.context import RunContext
 from lifeboat.delivery import Job, Retry, kind, send
@@ -32,6 +31,7 @@ from lifeboat.runbook.model import Stage
 from lifeboat.sandbox.receiver import Delivery, Receiver
 from lifeboat.sandbox.smtp import SmtpServer
 from lifeboat.settings import Settings
+from tests.conftest import run_context
 
 # Apprise loads its e-mail plugin, which imports the stdlib ``imghdr`` (deprecated in 3.11),
 # on first use: `-W error` on the command line overrides pyproject's ignore, a mark does not.
@@ -81,18 +81,7 @@ def write(tmp_path: Path, stakeholders: dict[str, str], objectives: str = "") ->
 def run(
     path: Path, incident: str, settings: Settings | None = None
 ) -> tuple[RunContext, RunOutcome]:
-    ctx = build_context(
-        str(path),
-        "live",
-        {},
-        run_id=f"run-{uuid.uuid4().hex[:8]}",
-        reason="panne du site principal",
-        incident=incident,
-        detected_at="",
-        initiator="tester",
-        auto_approver=None,
-        settings=settings or Settings(notify_backoff=0.01),
-    )
+    ctx = run_context(path, incident=incident, reason="panne du site principal", settings=settings)
     return ctx, execute(ctx, InlineExecutor(ctx))
 
 

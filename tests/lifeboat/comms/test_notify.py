@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from flows.run import build_context
 from lifeboat.context import RunContext
 from lifeboat.errors import StepError
 from lifeboat.notify import deliver
+from lifeboat.plan import Mode
 from lifeboat.runbook.model import NotifyStep
-from lifeboat.settings import Settings
+from tests.conftest import run_context
 
 # Apprise loads its e-mail plugin, which imports the stdlib ``imghdr`` (deprecated in 3.11),
 # on first use: `-W error` on the command line overrides pyproject's ignore, a mark does not.
@@ -36,20 +36,8 @@ steps:
 """
 
 
-def context(path: Path, mode: str, incident: str = "INC-5") -> RunContext:
-    """A run context; a failing channel is retried after 10 ms, not the default 0.5 s."""
-    return build_context(
-        str(path),
-        mode,  # type: ignore[arg-type]
-        {},
-        run_id=f"run-{mode}",
-        reason="site loss",
-        incident=incident,
-        detected_at="",
-        initiator="tester",
-        auto_approver=None,
-        settings=Settings(notify_backoff=0.01),
-    )
+def context(path: Path, mode: Mode, incident: str = "INC-5") -> RunContext:
+    return run_context(path, mode, incident=incident)
 
 
 def step(ctx: RunContext) -> NotifyStep:
