@@ -67,6 +67,12 @@ def seed(runbooks: list[Runbook], *, s3_url: str, ssh_config: Path | None = None
     for runbook in runbooks:
         for backup in runbook.backups.values():
             _seed_backup(runbook, backup, s3_url, seeded)
+        page = runbook.comms.status_page
+        if page is not None and page.uri:  # an empty bucket: the first update writes the page
+            bucket = page.uri.removeprefix("s3://").partition("/")[0]
+            api = aws_client("s3", endpoint_url=s3_url, region="us-east-1")
+            if _create(api, bucket, "us-east-1", locked=False):
+                seeded.buckets.append(bucket)
         for step in runbook.steps:
             if isinstance(step, ActionStep) and step.action == "dns.switch":
                 _seed_record(runbook, step.with_, s3_url, seeded)

@@ -7,6 +7,7 @@ the entry point. A failure after the switch rolls everything back, DNS record in
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -100,6 +101,12 @@ def test_failover_moves_www_to_the_standby_with_the_restored_data(
     assert verify(journal).ok
     done = [e.step_id for e in read(journal) if e.event == "step.succeeded"]
     assert done[-4:] == ["standby-healthy", "switch", "validate", "resolved"]
+    # The public status page (S3) tells the story in French: opened, then resolved.
+    raw = sandbox.s3.client("s3").get_object(Bucket="status-example", Key="feed.json")["Body"]
+    page = json.loads(raw.read())["_lifeboat"]
+    (incident,) = [i for i in page["incidents"] if i["id"] == journal.parent.name]  # run id
+    assert [u["stage"] for u in incident["updates"]] == ["incident.opened", "incident.resolved"]
+    assert page["language"] == "fr" and page["status"] == "operational"
 
 
 def test_a_failure_after_the_switch_rolls_everything_back(

@@ -45,7 +45,7 @@ def assert_no_traceback(result: subprocess.CompletedProcess[str]) -> None:
 def test_validate_shipped_runbooks() -> None:
     result = lifeboat("validate", "runbooks/")
     assert result.returncode == 0, result.stderr
-    assert "ok: runbooks/webapp-failover.yaml (webapp-failover 3.0.0, 13 steps)" in result.stdout
+    assert "ok: runbooks/webapp-failover.yaml (webapp-failover 3.1.0, 13 steps)" in result.stdout
     assert re.search(r"^\d+ runbooks valid$", result.stdout, re.M)
 
 
