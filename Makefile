@@ -37,6 +37,7 @@ bench: setup bench-system
 	$(BIN)/python bench/validate.py
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/verify.py
+	$(BIN)/python bench/audit.py
 
 # Regenerate the committed JSON Schema after changing the model or registering a step.
 schema: setup

@@ -22,6 +22,7 @@ from prefect.tasks import Task
 
 from flows.approval import gate
 from flows.lock import hold
+from flows.review import publish_review
 from lifeboat.context import RunContext, identity
 from lifeboat.engine import current_user, execute, execute_step
 from lifeboat.errors import LockHeld, StepError
@@ -178,6 +179,7 @@ def run_runbook(
             outcome = execute(ctx, PrefectExecutor(ctx), prior.done if prior else None)
     except LockHeld as refused:  # before any step: nothing ran, nothing journaled
         return Failed(message=str(refused), data=refused)
+    publish_review(ctx.journal.path, ctx.redactor, logger, ctx.settings)
     if outcome.status == "succeeded":
         return Completed(message="all steps done", data=outcome)
     failed = outcome.failed_step

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import typer
 
+from lifeboat.audit import cli_history, cli_verify
+
 app = typer.Typer(
     name="audit",
     help="The record of runs: verify it, list and show runs, export them, drill statistics.",
@@ -18,3 +20,8 @@ app = typer.Typer(
 )
 
 # Registrations (one line per command):
+app.command("verify")(cli_verify.verify)
+app.command("list")(cli_history.list_runs)
+app.command("show")(cli_history.show)
+app.command("export")(cli_history.export)
+app.command("drills")(cli_history.drills)

@@ -67,6 +67,10 @@ class RunContext:
     def record(self, outcome: StepOutcome) -> None:
         with self._lock:
             self.outcomes[outcome.step_id] = outcome
+        if self.settings.audit_offsite_each_step:
+            from lifeboat.audit.offsite import after_step
+
+            after_step(self.journal.path, self.settings, self.log)
 
     def finish(self, event: Event, outcome: StepOutcome) -> StepOutcome:
         """Journal a step's end and record its outcome from the same fields, both redacted."""

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from lifeboat import approvals
+from lifeboat.audit import offsite
 from lifeboat.cadence import Cadence
 from lifeboat.context import RunContext
 from lifeboat.errors import StepError
@@ -122,6 +123,7 @@ def execute(
         summary=f"{status.value}: {summary}",
         error=None if failure is None else _error_of(ctx, failure.id),
     )
+    offsite.after_run(ctx.journal.path, ctx.settings, ctx.log)  # sign; WORM copy if set
     order = [p.id for p in ctx.plan.steps]
     return RunOutcome(
         run_id=ctx.run_id,

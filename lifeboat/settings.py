@@ -34,10 +34,29 @@ class Settings(BaseSettings):
     notify_backoff: float = Field(
         0.5, ge=0, le=60, description="Seconds before a channel's 2nd try, doubled for each next"
     )
+    signing_key: Path | None = Field(
+        None, description="Ed25519 key signing run digests; default HOME/keys/journal-ed25519.pem"
+    )
+    audit_offsite_uri: str | None = Field(
+        None, description="s3://bucket/prefix/ with Object Lock: the WORM copy of each run"
+    )
+    audit_retention_days: int = Field(
+        365, ge=1, le=36500, description="Object Lock COMPLIANCE retention of off-site copies"
+    )
+    audit_offsite_each_step: bool = Field(
+        False, description="Also copy the journal off-site after each step ends"
+    )
+    site_region: str | None = Field(
+        None, description="Region of the orchestrator's site: the off-site copy must be elsewhere"
+    )
 
     @property
     def runs_dir(self) -> Path:
         return self.home / "runs"
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.signing_key or self.home / "keys" / "journal-ed25519.pem"
 
     def secret_values(self) -> list[str]:
         """Every secret this configuration holds, for redaction."""

@@ -454,3 +454,50 @@ def write_bytes(
         )
     except (ClientError, BotoCoreError) as exc:
         raise _failed(f"PutObject {key!r}", location, exc) from exc
+
+
+# --- write-once copies for the audit record (lifeboat.audit.offsite) ---
+# A run's journal and digest go to a bucket with Object Lock, each version kept in
+# COMPLIANCE mode until a date: nobody, the root account included, may delete or
+# overwrite that version before it.
+
+
+def object_lock_enabled(location: S3Location, region: str | None = None) -> bool:
+    """Whether the bucket was created with Object Lock (GetObjectLockConfiguration)."""
+    try:
+        answer = client(region).get_object_lock_configuration(Bucket=location.bucket)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ObjectLockConfigurationNotFoundError":
+            return False
+        raise _failed("GetObjectLockConfiguration", location, exc) from exc
+    except BotoCoreError as exc:
+        raise _failed("GetObjectLockConfiguration", location, exc) from exc
+    config = answer.get("ObjectLockConfiguration") or {}
+    return config.get("ObjectLockEnabled") == "Enabled"
+
+
+def write_locked(
+    location: S3Location,
+    key: str,
+    data: bytes,
+    content_type: str,
+    *,
+    retain_until: datetime,
+    region: str | None = None,
+) -> str | None:
+    """Store ``data`` as a new version of ``key``, locked in COMPLIANCE mode until
+    ``retain_until``, with a SHA-256 the store checks; returns the version id."""
+    try:
+        answer = client(region).put_object(
+            Bucket=location.bucket,
+            Key=location.prefix + key,
+            Body=data,
+            ContentType=content_type,
+            ChecksumAlgorithm="SHA256",
+            ObjectLockMode="COMPLIANCE",
+            ObjectLockRetainUntilDate=retain_until,
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise _failed(f"PutObject {key!r} (Object Lock)", location, exc) from exc
+    version = answer.get("VersionId")
+    return str(version) if version else None

@@ -7,8 +7,10 @@ the entry point. A failure after the switch rolls everything back, DNS record in
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +42,17 @@ def www(sandbox: Sandbox) -> str:
     sets = api.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
     record = next(r for r in sets if r["Name"] == "www.example.com." and r["Type"] != "NS")
     return str(record["ResourceRecords"][0]["Value"])
+
+
+def served_by(entry: str, site: str, timeout: float = 10.0) -> None:
+    """Wait until the public entry point forwards to ``site``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{entry}/health", timeout=2).headers.get("X-Lifeboat-Site") == site:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"the entry point does not forward to {site}")
 
 
 def point_www_at(sandbox: Sandbox, address: str) -> None:
@@ -199,6 +212,9 @@ def test_failback_copies_the_standby_s_data_home_without_a_failed_health_check(
     (b_data / "db-9999-12-31.sql.gz").write_bytes(newer)
     assert ssh(world, "web-b.gra.example.net", "systemctl", "start", "webapp").returncode == 0
     point_www_at(sandbox, "web-b.gra.example.net")
+    # The entry re-reads Route 53 within a second: until it serves B, stopping A would make
+    # the probe see the test's own setup as a failed health check.
+    served_by(world["LIFEBOAT_SANDBOX_ENTRY_URL"], "site-b")
     assert ssh(world, "web-a.sbg.example.net", "systemctl", "stop", "webapp").returncode == 0
     with Probe(world["LIFEBOAT_SANDBOX_ENTRY_URL"]) as probe:
         result = run_lifeboat(
