@@ -16,10 +16,10 @@ creation is paid as rclone pays its start-up; rclone is timed as a whole process
 keeps its defaults (``--checkers 8``: it walks the ten "directories" of each bucket and
 compares or downloads eight at a time), and is configured by environment variables only
 (``RCLONE_CONFIG_<REMOTE>_...``, config file ``/dev/null``): nothing is read from or
-written to the user's home. Lifeboat reads each bucket as one paginated listing (a thread
-each) and downloads with ``_WORKERS`` threads. Both talk to the same endpoint on 127.0.0.1;
-moto, one Python process, does most of the work either way, so other load on the machine
-moves every figure: the load average is printed with the table.
+written to the user's home. Lifeboat lists each bucket's folders ``listing.LANES`` at a time
+(``lifeboat.listing``) and downloads with ``_WORKERS`` threads. Both talk to the same
+endpoint on 127.0.0.1; moto, one Python process, does most of the work either way, so other
+load on the machine moves every figure: the load average is printed with the table.
 
 Every timed run must agree: Lifeboat reports each object verified, rclone "0 differences
 found". Once, outside the timings, a third bucket gets 1,000 of the objects (one prefix)
@@ -46,7 +46,7 @@ import moto
 
 from checks import backup_completeness
 from checks.backup_completeness import Tally, compare
-from lifeboat import storage
+from lifeboat import listing, storage
 from lifeboat.sandbox.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, MotoServer
 from lifeboat.storage import S3Location
 
@@ -216,7 +216,7 @@ def versions() -> list[str]:
         f"- {said.stdout.splitlines()[0] if said.stdout else 'rclone: version unknown'}"
         f" ({shutil.which('rclone')})",
         f"- moto {moto.__version__} (server, one process), boto3 {boto3.__version__}",
-        f"- Lifeboat: one lister thread per listing, one merger per copy, "
+        f"- Lifeboat: {listing.LANES} folder lanes per listing, one merger per copy, "
         f"{backup_completeness._WORKERS} object workers (HeadObject/GetObject), "
         f"{storage.client().meta.config.max_pool_connections} pooled connections per client",
         "- rclone: defaults (--checkers 8), log level NOTICE",
