@@ -359,3 +359,18 @@ def run_context(
         auto_approver=None,
         settings=settings or Settings(notify_backoff=0.01),
     )
+
+
+from lifeboat.sandbox.postgres import PostgresServer, missing_reason  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def postgres(sandbox_dir: Path) -> Iterator[PostgresServer]:
+    """A fresh PostgreSQL cluster on loopback with a ``prefect`` database (``.url`` for
+    Prefect); skipped when the server binaries are absent (``scripts/bootstrap-system.sh``
+    installs them as root) or, as root, when there is no ``postgres`` user to run it as."""
+    reason = missing_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with PostgresServer(sandbox_dir / "postgres") as server:
+        yield server
