@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from lifeboat import __version__, cli_audit, cli_comms, cli_report, cli_run, cli_sandbox
+from lifeboat import __version__, cli_audit, cli_comms, cli_report, cli_run, cli_sandbox, cli_serve
 from lifeboat.console import EXIT_FAILED, EXIT_INVALID, EXIT_OK, err, fail, load_for_run, out
 from lifeboat.errors import LifeboatError, ParameterError, RunbookInvalid
 
@@ -149,6 +149,7 @@ app.command("run")(cli_run.run)
 app.command("approve")(cli_run.approve)
 app.command("server")(cli_run.server_command)
 app.command("sandbox")(cli_sandbox.sandbox_command)
+app.command("serve")(cli_serve.serve)
 app.add_typer(cli_comms.app, name="comms")
 app.add_typer(cli_audit.app, name="audit")
 app.command("report")(cli_report.report)
