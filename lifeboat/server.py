@@ -89,6 +89,9 @@ def start(settings: Settings) -> ServerState:
             "prefect.server.concurrency.lease_storage.filesystem"
         ),
         "PREFECT_UI_URL": f"http://127.0.0.1:{port}",
+        # The UI's pages call the API from the browser: by default at port 4200, which is
+        # not ours (the UI then shows "Can't connect to Server API" and no deployment).
+        "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api",
     }
     env.pop("PREFECT_API_URL", None)
     prefect = Path(sys.executable).with_name("prefect")

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
 import threading
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -374,3 +376,37 @@ def postgres(sandbox_dir: Path) -> Iterator[PostgresServer]:
         pytest.skip(reason)
     with PostgresServer(sandbox_dir / "postgres") as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def full_prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A full Prefect server with its UI and scheduler (``lifeboat server``'s, unlike the
+    test harness's ephemeral one), the scheduler visiting deployments every 5 s; its API URL."""
+    from lifeboat import server
+
+    settings = Settings(home=tmp_path_factory.mktemp("full-prefect"))
+    patch = pytest.MonkeyPatch()
+    patch.setenv("PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS", "5")
+    patch.delenv("PREFECT_API_URL", raising=False)
+    try:
+        with warnings.catch_warnings():  # start() leaves the server running, on purpose
+            warnings.simplefilter("ignore", ResourceWarning)
+            state = server.start(settings)
+    finally:
+        patch.undo()
+    yield state.url
+    server.stop(settings)
+
+
+CHROMIUM = "/usr/bin/chromium"
+TEST_OUTPUT = Path(__file__).resolve().parent.parent / "test-output"  # screenshots; gitignored
+
+
+def chromium() -> str:
+    """Debian's chromium (``make test`` installs it when root); skip when absent and not root."""
+    found = shutil.which("chromium") or (CHROMIUM if os.access(CHROMIUM, os.X_OK) else None)
+    if found:
+        return found
+    if os.geteuid() == 0:
+        pytest.fail("chromium is missing: run scripts/bootstrap-system.sh (make test does)")
+    pytest.skip("chromium is missing and we are not root: install Debian's chromium package")

@@ -5,31 +5,18 @@ measured RTO and RPO against the runbook's objectives, the HTML page in headless
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import pytest
-
 from lifeboat.sandbox import Sandbox
-from tests.conftest import REPO, run_lifeboat
+from tests.conftest import REPO, chromium, run_lifeboat
 from tests.flows.test_failover import RUNBOOK, params, world
 
 __all__ = ["world"]  # the fixture, imported to be used here
 OUTPUT = REPO / "test-output"
-CHROMIUM = "/usr/bin/chromium"
-
-
-def chromium() -> str:
-    found = shutil.which("chromium") or (CHROMIUM if os.access(CHROMIUM, os.X_OK) else None)
-    if found:
-        return found
-    if os.geteuid() == 0:
-        pytest.fail("chromium is missing: run scripts/bootstrap-system.sh (make test does)")
-    pytest.skip("chromium is missing and we are not root: install Debian's chromium package")
 
 
 def screenshot(page: Path, png: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:

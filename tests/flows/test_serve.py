@@ -7,7 +7,6 @@ import hashlib
 import os
 import subprocess
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,27 +50,6 @@ def _runbook(folder: Path, rid: str, steps: str, hook: str, version: str = "1.0.
     return path
 
 
-@pytest.fixture(scope="module")
-def scheduling_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A full Prefect server (the test harness's ephemeral one runs no scheduler), its
-    scheduler visiting deployments every 5 s; yields its API URL."""
-    from lifeboat import server
-    from lifeboat.settings import Settings
-
-    settings = Settings(home=tmp_path_factory.mktemp("scheduling"))
-    patch = pytest.MonkeyPatch()
-    patch.setenv("PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS", "5")
-    patch.delenv("PREFECT_API_URL", raising=False)
-    try:
-        with warnings.catch_warnings():  # start() leaves the server running, on purpose
-            warnings.simplefilter("ignore", ResourceWarning)
-            state = server.start(settings)
-    finally:
-        patch.undo()
-    yield state.url
-    server.stop(settings)
-
-
 def _serve_fixture(api: str, tmp_path: Path) -> Iterator[Serve]:
     """Start ``lifeboat serve DIR`` in a subprocess; every one started is killed at the end."""
     started: list[subprocess.Popen[str]] = []
@@ -101,8 +79,8 @@ def serve(prefect_server: str, tmp_path: Path) -> Iterator[Serve]:
 
 
 @pytest.fixture
-def serve_scheduled(scheduling_server: str, tmp_path: Path) -> Iterator[Serve]:
-    yield from _serve_fixture(scheduling_server, tmp_path)
+def serve_scheduled(full_prefect_server: str, tmp_path: Path) -> Iterator[Serve]:
+    yield from _serve_fixture(full_prefect_server, tmp_path)
 
 
 def stop(process: subprocess.Popen[str]) -> None:
@@ -213,9 +191,9 @@ def test_each_runbook_its_own_form(serve: Serve, tmp_path: Path) -> None:
     " 'Can't evaluate bulk DML statement'); no scheduled run is ever created",
 )
 def test_scheduled_drill_runs_on_its_own(
-    serve_scheduled: Serve, scheduling_server: str, tmp_path: Path
+    serve_scheduled: Serve, full_prefect_server: str, tmp_path: Path
 ) -> None:
-    url = scheduling_server
+    url = full_prefect_server
     folder = tmp_path / "runbooks"
     folder.mkdir()
     _runbook(folder, "serve-cron", WAIT, "json://127.0.0.1:9/x")
