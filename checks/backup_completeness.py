@@ -31,6 +31,7 @@ from pydantic import Field
 from checks.backup import BackupParams
 from lifeboat import listing, storage
 from lifeboat.errors import CheckFailed
+from lifeboat.listing import put_unless_stopped
 from lifeboat.registry import StepContext, StepOutput, registry, runbook_of
 from lifeboat.storage import ObjectHead, ObjectInfo, S3Location
 
@@ -204,25 +205,14 @@ def _pump(
     with contextlib.closing(objects):  # closing a sorted listing stops its lanes
         try:
             for item in objects:
-                if not all(_put(q, item, stop) for q in queues):
+                if not all(put_unless_stopped(q, item, stop) for q in queues):
                     return  # stopped: nobody reads any more
         except Exception as exc:
             for q in queues:
-                _put(q, exc, stop)
+                put_unless_stopped(q, exc, stop)
             raise
     for q in queues:
-        _put(q, _END, stop)
-
-
-def _put(q: queue.Queue[Any], item: object, stop: threading.Event) -> bool:
-    """Wait while the queue is full, but give up (False) once ``stop`` is set."""
-    while not stop.is_set():
-        try:
-            q.put(item, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False
+        put_unless_stopped(q, _END, stop)
 
 
 def _drain(q: queue.Queue[Any], stop: threading.Event, uri: str) -> Iterator[ObjectInfo]:

@@ -23,6 +23,7 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Generator
+from typing import Any
 
 from lifeboat import storage
 from lifeboat.storage import ObjectInfo, S3Location
@@ -84,6 +85,17 @@ def _entries(location: S3Location, region: str | None) -> Generator[ObjectInfo |
     yield under
 
 
+def put_unless_stopped(q: queue.Queue[Any], item: object, stop: threading.Event) -> bool:
+    """Wait while the queue is full, but give up (False) once ``stop`` is set."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
 class _Lane:
     """A thread listing one folder into a bounded queue, until read or stopped."""
 
@@ -108,13 +120,7 @@ class _Lane:
         self._put(_END)
 
     def _put(self, item: object) -> bool:
-        while not self.stop.is_set():
-            try:
-                self.items.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+        return put_unless_stopped(self.items, item, self.stop)
 
     def drain(self) -> Generator[ObjectInfo]:
         while True:

@@ -29,7 +29,7 @@ from lifeboat.context import RunContext
 from lifeboat.delivery import Job, Retry, kind, send_all
 from lifeboat.errors import StepError
 from lifeboat.outcome import StepOutcome, StepStatus
-from lifeboat.runbook.model import NotifyStep
+from lifeboat.runbook.model import NotifyStep, StatusPage
 
 
 class Receipt(BaseModel):
@@ -48,13 +48,16 @@ class Receipt(BaseModel):
 
 
 def messages(ctx: RunContext, step: NotifyStep) -> dict[tuple[str, str], Rendered | CommsError]:
-    """The rendered message per (language, audience) among the step's stakeholders."""
+    """The rendered message per (language, audience) among the step's stakeholders, and
+    the status page's (its language, customers) when the step updates the page."""
     message = from_run(ctx, step)
     override = override_path(ctx.runbook, ctx.loaded.path, step.notify)
     rendered: dict[tuple[str, str], Rendered | CommsError] = {}
-    for name in step.to:
-        stakeholder = ctx.runbook.stakeholders[name]
-        key = (stakeholder.language, stakeholder.audience)
+    readers = [ctx.runbook.stakeholders[name] for name in step.to]
+    keys = [(s.language, s.audience) for s in readers]
+    if page := _page(ctx, step):
+        keys.append((page.language, "customers"))
+    for key in keys:
         if key not in rendered:
             try:
                 rendered[key] = render(message, *key, override=override)
@@ -105,21 +108,27 @@ def receipts(ctx: RunContext, step: NotifyStep) -> list[Receipt]:
     for receipt, sent in zip(waiting, send_all(jobs, retry, ctx.redactor.text), strict=True):
         receipt.why = ctx.redactor.text(sent.why) if sent.why else None
         receipt.status, receipt.attempts = ("sent" if sent.ok else "failed"), sent.attempts
-    if page := status_page(ctx, step):
+    if page := status_page(ctx, step, rendered):
         done.append(page)
     return done
 
 
-def status_page(ctx: RunContext, step: NotifyStep) -> Receipt | None:
-    """Publish the step's customer message on the runbook's status page, if it has one.
-
-    The page is one more customer channel: only a step that tells customers updates it
-    (an internal-only update or a provider escalation stays off the public page), in the
-    page's language, with the customer wording. Drills are skipped by ``publish``.
-    """
+def _page(ctx: RunContext, step: NotifyStep) -> StatusPage | None:
+    """The runbook's status page when this step updates it: the page is one more customer
+    channel, so only a step that tells customers does (an internal-only update or a
+    provider escalation stays off the public page)."""
     page = statuspage.configured(ctx.runbook.comms)
     audiences = {ctx.runbook.stakeholders[name].audience for name in step.to}
-    if page is None or "customers" not in audiences:
+    return page if page is not None and "customers" in audiences else None
+
+
+def status_page(
+    ctx: RunContext, step: NotifyStep, rendered: dict[tuple[str, str], Rendered | CommsError]
+) -> Receipt | None:
+    """Publish the step's customer message (from ``rendered``, see ``messages``) on the
+    runbook's status page, in the page's language; drills are skipped by ``publish``."""
+    page = _page(ctx, step)
+    if page is None:
         return None
     receipt = Receipt(
         stakeholder="status page",
@@ -128,11 +137,9 @@ def status_page(ctx: RunContext, step: NotifyStep) -> Receipt | None:
         language=page.language,
         audience="customers",
     )
-    override = override_path(ctx.runbook, ctx.loaded.path, step.notify)
-    try:
-        msg = render(from_run(ctx, step), page.language, "customers", override=override)
-    except CommsError as exc:
-        receipt.why = ctx.redactor.text(str(exc))
+    msg = rendered[(page.language, "customers")]
+    if isinstance(msg, CommsError):
+        receipt.why = ctx.redactor.text(str(msg))
         return receipt
     update = statuspage.PageUpdate(
         incident=ctx.incident or ctx.run_id,
