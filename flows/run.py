@@ -23,6 +23,7 @@ from prefect.tasks import Task
 from flows.approval import gate
 from flows.lock import hold
 from flows.review import publish_review
+from flows.secrets import install as install_secrets
 from lifeboat.context import RunContext, identity
 from lifeboat.engine import current_user, execute, execute_step
 from lifeboat.errors import LockHeld, StepError
@@ -39,6 +40,14 @@ from lifeboat.runbook.params import resolve
 from lifeboat.settings import Settings
 
 FLOW_NAME = "lifeboat-runbook"
+
+
+def _settled(done: concurrent.futures.Future[Any], step_id: str, ctx: RunContext) -> StepOutcome:
+    """The outcome of a finished step task; ``StepError`` when the task failed."""
+    state = done.result()
+    if not state.is_completed():
+        raise StepError(state.message or f"{step_id} failed")
+    return ctx.outcomes[step_id]
 
 
 class PrefectExecutor:
@@ -66,16 +75,15 @@ class PrefectExecutor:
 
         def settle(done: concurrent.futures.Future[Any]) -> None:
             # Prefect's future yields the task's final state; ours raises like a call would.
+            # Whatever goes wrong here must still settle ours: the scheduler waits on it.
             try:
-                state = done.result()
-                failed = not state.is_completed()
-            except Exception as exc:  # the task runner itself broke
-                settled.set_exception(StepError(f"{step.id}: {exc}"))
-                return
-            if failed:
-                settled.set_exception(StepError(state.message or f"{step.id} failed"))
+                outcome = _settled(done, step.id, ctx)
+            except StepError as exc:
+                settled.set_exception(exc)
+            except BaseException as exc:  # the task runner itself broke, or a bug of ours
+                settled.set_exception(StepError(f"{step.id}: {type(exc).__name__}: {exc}"))
             else:
-                settled.set_result(ctx.outcomes[step.id])
+                settled.set_result(outcome)
 
         future = step_task.submit()
         assert isinstance(future, PrefectConcurrentFuture)  # the default thread-pool runner
@@ -115,6 +123,7 @@ def build_context(
     loaded = load(runbook_path, registry=registry)
     values = resolve(loaded.runbook, params)
     loaded = load(runbook_path, registry=registry, params=values)
+    install_secrets(loaded.runbook)  # before the redactor: it must know the blocks' values
     redactor = Redactor(settings.secret_values())
     journal_path = settings.runs_dir / run_id / "journal.jsonl"
     return RunContext(

@@ -475,5 +475,6 @@ def test_a_required_channel_secret_that_is_not_set_fails_the_step_saying_which(
     assert state.is_failed()
     assert outcome.steps[0].error == (
         "required delivery failed: oncall, channel ${{ secrets.oncall_hook }}, not sent: "
-        "secret 'oncall_hook' is not set (LIFEBOAT_SECRET_ONCALL_HOOK)"
+        "secret 'oncall_hook' is not set "
+        "(LIFEBOAT_SECRET_ONCALL_HOOK or Prefect Secret block lifeboat-oncall-hook)"
     )
