@@ -16,7 +16,16 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from lifeboat import __version__, cli_audit, cli_comms, cli_report, cli_run, cli_sandbox, cli_serve
+from lifeboat import (
+    __version__,
+    cli_audit,
+    cli_comms,
+    cli_demo,
+    cli_report,
+    cli_run,
+    cli_sandbox,
+    cli_serve,
+)
 from lifeboat.console import EXIT_FAILED, EXIT_INVALID, EXIT_OK, err, fail, load_for_run, out
 from lifeboat.errors import LifeboatError, ParameterError, RunbookInvalid
 
@@ -132,19 +141,11 @@ def schema() -> None:
     sys.stdout.write(schema_text(default_registry()))
 
 
-def demo() -> None:
-    """The end-to-end demonstration (not built yet)."""
-    fail(
-        "the demo is not built yet: it lands with the sandbox and failover work "
-        "(see CHANGELOG.md); run 'make test' meanwhile"
-    )
-
-
 app.callback()(root)
 app.command("validate")(validate)
 app.command("plan")(plan)
 app.command("schema")(schema)
-app.command("demo")(demo)
+app.command("demo")(cli_demo.demo)
 app.command("run")(cli_run.run)
 app.command("approve")(cli_run.approve)
 app.command("server")(cli_run.server_command)

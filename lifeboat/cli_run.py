@@ -16,6 +16,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
+from lifeboat import follow
 from lifeboat.console import EXIT_FAILED, EXIT_INVALID, EXIT_OK, err, fail, load_for_run, out
 from lifeboat.errors import LifeboatError
 from lifeboat.journal import Entry, read
@@ -134,7 +135,7 @@ def _watch(runs: Path, since: float, worker: threading.Thread) -> None:
     journal: Path | None = None
     with Live(Table(), console=out, refresh_per_second=4, transient=False) as live:
         while worker.is_alive():
-            journal = journal or _newest_journal(runs, since)
+            journal = journal or follow.newest_journal(runs, since)
             if journal is not None and journal.exists():
                 live.update(_progress(read(journal)))
             time.sleep(0.25)
@@ -143,28 +144,11 @@ def _watch(runs: Path, since: float, worker: threading.Thread) -> None:
 
 
 def _log_lines(runs: Path, since: float, worker: threading.Thread) -> None:
-    journal: Path | None = None
-    shown = 0
-    while True:
-        alive = worker.is_alive()
-        journal = journal or _newest_journal(runs, since)
-        entries = read(journal) if journal is not None and journal.exists() else []
-        for entry in entries[shown:]:
-            if entry.step_id:
-                detail = entry.error or entry.summary or ""
-                stamp = entry.ts.strftime("%H:%M:%S")
-                out.print(f"{stamp} {entry.step_id} {entry.event} {detail}".rstrip(), markup=False)
-        shown = len(entries)
-        if not alive:
-            return
-        time.sleep(0.25)
-
-
-def _newest_journal(runs: Path, since: float) -> Path | None:
-    if not runs.exists():
-        return None
-    fresh = [p for p in runs.glob("*/journal.jsonl") if p.stat().st_mtime >= since - 1]
-    return max(fresh, key=lambda p: p.stat().st_mtime, default=None)
+    for entry in follow.entries(runs, since, worker.is_alive):
+        if entry.step_id:
+            detail = entry.error or entry.summary or ""
+            stamp = entry.ts.strftime("%H:%M:%S")
+            out.print(f"{stamp} {entry.step_id} {entry.event} {detail}".rstrip(), markup=False)
 
 
 def _progress(entries: list[Entry]) -> Table:

@@ -124,7 +124,7 @@ def _attempt(
         error, code = _explain(exc), _code_of(exc)
         retrying = kind != "rollback" and attempt <= step.retries
         elapsed = (time.perf_counter() - clock) * 1000
-        ctx.journal.append(
+        failed = ctx.journal.append(
             "step.retried" if retrying else failed_event,
             step_id=step.id,
             kind=kind,
@@ -142,6 +142,7 @@ def _attempt(
                 status=StepStatus.failed,
                 error=ctx.redactor.text(error),
                 error_code=code,
+                evidence=failed.evidence,  # what a failed check found: the drift, the gaps
                 started=started,
                 ended=_now(),
                 duration_ms=elapsed,

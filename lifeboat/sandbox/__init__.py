@@ -2,17 +2,19 @@
 
 ``Sandbox`` composes one moto server (S3 in every region + Route 53), one OpenSSH ``sshd``
 per site (each site a small "server" with its root folder and a web app that runbooks
-start with ``systemctl``), an SMTP server, an HTTP receiver and the public entry point
-that follows the Route 53 record of ``www.example.com.``; ``env()`` gives the variables that point
-Lifeboat (or any AWS/SSH/SMTP client) at them, and ``sandbox.json`` in the state dir lets
-another process report ``status`` and stop the process-based services with ``down``.
+start with ``systemctl``), an SMTP server, an HTTP receiver, the public entry point
+that follows the Route 53 record of ``www.example.com.`` and the public status pages;
+``env()`` gives the variables that point Lifeboat (or any AWS/SSH/SMTP client) at them,
+and ``sandbox.json`` in the state dir lets another process report ``status`` and stop the
+process-based services with ``down``.
 
 Tests use the same launchers through session fixtures (tests/conftest.py), one per service,
 so a test pays only for what it needs. Nothing here imports Prefect: the sandbox serves the
 engine, it is not part of it.
 
 moto and sshd are child processes (own pids, in ``sandbox.json``, stoppable by ``down``);
-SMTP, the receiver and the entry point are threads of the process that called ``start()``.
+SMTP, the receiver, the entry point and the status pages are threads of the process that
+called ``start()``.
 The sites' web apps are daemons that runbooks start and stop: ``stop()`` stops any it
 finds running (by their pidfiles), and an app whose sshd is gone exits by itself.
 """
@@ -23,11 +25,12 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 from lifeboat.sandbox.entry import Entry, routes_file
 from lifeboat.sandbox.errors import SandboxError, ServiceStartError
 from lifeboat.sandbox.lifecycle import StartStop
+from lifeboat.sandbox.pages import StatusPages, pages_file
 from lifeboat.sandbox.receiver import Receiver
 from lifeboat.sandbox.s3 import DEFAULT_REGION, MotoServer, aws_client, aws_env
 from lifeboat.sandbox.smtp import SmtpServer
@@ -109,6 +112,7 @@ class Sandbox(StartStop):
             moto_url=lambda: self.s3.url,
             upstreams=lambda: {name: s.webapp.url for name, s in self.sshd.sites.items()},
         )
+        self.pages = StatusPages(pages_file(self.sshd.ssh_config), moto_url=lambda: self.s3.url)
 
     def start(self) -> Self:
         """Start what is not running: processes first (their start-ups overlap), then threads.
@@ -129,6 +133,8 @@ class Sandbox(StartStop):
                 self.receiver.start()
             if not self.entry.running:
                 self.entry.start()
+            if not self.pages.running:
+                self.pages.start()
             self.started_at = time.time()
             self.write_state()
         except BaseException:
@@ -142,6 +148,7 @@ class Sandbox(StartStop):
         Apps running on the sites are stopped too, also on adopted sites: they were started
         through this sandbox's entry point's world, and nothing may outlive a test run.
         """
+        self.pages.stop()
         self.entry.stop()
         self.sshd.stop_apps()
         if "receiver" not in self._adopted:
@@ -162,6 +169,7 @@ class Sandbox(StartStop):
         times["smtp"] = self.smtp.startup_seconds
         times["receiver"] = self.receiver.startup_seconds
         times["entry"] = self.entry.startup_seconds
+        times["status"] = self.pages.startup_seconds
         return times
 
     def env(self) -> dict[str, str]:
@@ -169,7 +177,8 @@ class Sandbox(StartStop):
 
         ``NO_PROXY`` keeps loopback traffic away from any HTTP proxy the machine has.
         ``LIFEBOAT_SANDBOX_WEBAPP_<SITE>`` is each site's app (``site-a`` -> ``SITE_A``);
-        ``LIFEBOAT_SANDBOX_ENTRY_URL`` stands for ``https://www.example.com``.
+        ``LIFEBOAT_SANDBOX_ENTRY_URL`` stands for ``https://www.example.com``,
+        ``LIFEBOAT_SANDBOX_STATUS_URL`` for the status pages' public host.
         """
         apps = {
             f"LIFEBOAT_SANDBOX_WEBAPP_{_env_name(name)}": site.webapp.url
@@ -185,6 +194,7 @@ class Sandbox(StartStop):
             "LIFEBOAT_SSH_CONFIG": str(self.sshd.ssh_config),
             "LIFEBOAT_SANDBOX_DIR": str(self.state_dir),
             "LIFEBOAT_SANDBOX_ENTRY_URL": self.entry.url,
+            "LIFEBOAT_SANDBOX_STATUS_URL": self.pages.url,
             **apps,
             # The channels the shipped runbooks name as ${{ secrets.* }}, here on loopback.
             "LIFEBOAT_SECRET_ONCALL_WEBHOOK": self.receiver.url.replace("http://", "json://")
@@ -225,43 +235,25 @@ class Sandbox(StartStop):
                     },
                 )
             )
-        records.append(
-            ServiceRecord(
-                name="smtp",
-                kind="in-process",
-                host=self.smtp.host,
-                port=self.smtp.port,
-                pid=owner,
-                url=self.smtp.url,
-                details={"maildir": str(self.smtp.maildir)},
+        entry = {"record": self.entry.record, "zone": self.entry.zone}
+        threads: list[tuple[str, Any, dict[str, str]]] = [
+            ("smtp", self.smtp, {"maildir": str(self.smtp.maildir)}),
+            ("receiver", self.receiver, {"inbox": str(self.receiver.inbox)}),
+            ("entry", self.entry, {**entry, "routes": str(self.entry.routes)}),
+            ("status", self.pages, {"pages": str(self.pages.pages)}),
+        ]
+        for name, service, details in threads:
+            records.append(
+                ServiceRecord(
+                    name=name,
+                    kind="in-process",
+                    host=service.host,
+                    port=service.port,
+                    pid=owner,
+                    url=service.url,
+                    details=details,
+                )
             )
-        )
-        records.append(
-            ServiceRecord(
-                name="receiver",
-                kind="in-process",
-                host=self.receiver.host,
-                port=self.receiver.port,
-                pid=owner,
-                url=self.receiver.url,
-                details={"inbox": str(self.receiver.inbox)},
-            )
-        )
-        records.append(
-            ServiceRecord(
-                name="entry",
-                kind="in-process",
-                host=self.entry.host,
-                port=self.entry.port,
-                pid=owner,
-                url=self.entry.url,
-                details={
-                    "record": self.entry.record,
-                    "zone": self.entry.zone,
-                    "routes": str(self.entry.routes),
-                },
-            )
-        )
         started = self.started_at if self.started_at is not None else time.time()
         return SandboxState(
             state_dir=self.state_dir,

@@ -29,8 +29,7 @@ from pathlib import Path
 from typing import Any, Self
 from urllib.parse import urlsplit
 
-from lifeboat.sandbox.errors import SandboxError, ServiceStartError
-from lifeboat.sandbox.lifecycle import StartStop
+from lifeboat.sandbox.lifecycle import ThreadedHttp
 from lifeboat.sandbox.ports import LOOPBACK
 
 ROUTES_FILE = "routes.json"
@@ -76,7 +75,7 @@ def read_routes(path: Path) -> dict[str, str]:
     return {str(k).lower().rstrip("."): str(v) for k, v in data.items()}
 
 
-class Entry(StartStop):
+class Entry(ThreadedHttp):
     """HTTP on ``127.0.0.1:port`` forwarding to the site the Route 53 record points at."""
 
     service = "entry"
@@ -94,68 +93,29 @@ class Entry(StartStop):
     ) -> None:
         """``moto_url`` and ``upstreams`` (site -> app URL) are read when needed: the
         services they describe get their ports when the sandbox starts."""
+        super().__init__(port=port)
         self.routes = routes
         self.zone = fqdn(zone)
         self.record = fqdn(record)
-        self.host = LOOPBACK
         self.cache_seconds = cache_seconds
-        self.startup_seconds: float | None = None
         self._moto_url = moto_url
         self._upstreams = upstreams
-        self._requested_port = port or 0
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self._api: Any = None
         self._lock = threading.Lock()
         self._cached: tuple[float, str | NoRoute] | None = None
 
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise SandboxError("entry has no port yet: call start() first")
-        port: int = self._server.server_address[1]
-        return port
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        return self._server is not None
+    def _server_for(self, address: tuple[str, int]) -> _Server:
+        return _Server(address, self)
 
     def start(self) -> Self:
-        """Bind (port 0: the kernel chooses) and serve in a thread; boto3 is loaded first."""
-        if self._server is not None:
-            raise SandboxError(f"entry is already running on port {self.port}")
-        started = time.monotonic()
+        """Bind and serve in a thread; the Route 53 client is made first (boto3 loads)."""
         from lifeboat.sandbox.s3 import aws_client
 
         self._api = aws_client("route53", endpoint_url=self._moto_url(), region="us-east-1")
-        try:
-            self._server = _Server((self.host, self._requested_port), self)
-        except OSError as exc:
-            where = f"{self.host}:{self._requested_port}"
-            raise ServiceStartError("entry", f"cannot bind {where}", None, str(exc)) from exc
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="lifeboat-entry",
-            daemon=True,
-        )
-        self._thread.start()
-        self.startup_seconds = time.monotonic() - started
-        return self
+        return super().start()
 
     def stop(self) -> None:
-        """Stop serving, close the socket and join the thread; harmless when stopped."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(5.0)
+        super().stop()
         self._cached = None
 
     def route(self) -> Route:

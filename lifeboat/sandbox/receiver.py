@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, Self
 
 from lifeboat.sandbox.errors import SandboxError, ServiceStartError
-from lifeboat.sandbox.lifecycle import StartStop
-from lifeboat.sandbox.ports import LOOPBACK, wait_until
+from lifeboat.sandbox.lifecycle import ThreadedHttp
+from lifeboat.sandbox.ports import wait_until
 
 _MAX_BODY = 16 * 1024 * 1024
 
@@ -140,58 +140,27 @@ def _status_for(path: str) -> int:
     return 200
 
 
-class Receiver(StartStop):
+class Receiver(ThreadedHttp):
     """HTTP on ``127.0.0.1:port``: POST/PUT anything is filed in ``inbox``; GET /health."""
 
     service = "receiver"
 
     def __init__(self, inbox: Path, *, port: int | None = None) -> None:
+        super().__init__(port=port)
         self.inbox = inbox
-        self.host = LOOPBACK
-        self.startup_seconds: float | None = None
-        self._requested_port = port or 0
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise SandboxError("receiver has no port yet: call start() first")
-        port: int = self._server.server_address[1]
-        return port
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        return self._server is not None
+    def _server_for(self, address: tuple[str, int]) -> _Server:
+        return _Server(address, self.inbox)
 
     def start(self) -> Self:
-        """Bind (port 0 lets the kernel choose: no race), serve in a thread, check health."""
-        if self._server is not None:
-            raise SandboxError(f"receiver is already running on port {self.port}")
-        started = time.monotonic()
+        """Bind, serve in a thread, and check health before returning."""
         self.inbox.mkdir(parents=True, exist_ok=True)
-        try:
-            self._server = _Server((self.host, self._requested_port), self.inbox)
-        except OSError as exc:
-            where = f"{self.host}:{self._requested_port}"
-            raise ServiceStartError("receiver", f"cannot bind {where}", None, str(exc)) from exc
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},  # shutdown() waits up to one poll interval
-            name="lifeboat-receiver",
-            daemon=True,
-        )
-        self._thread.start()
+        super().start()
         try:
             wait_until(self.healthy, 5.0, f"receiver GET {self.url}/health")
         except SandboxError as exc:
             self.stop()
             raise ServiceStartError("receiver", str(exc), None, "") from exc
-        self.startup_seconds = time.monotonic() - started
         return self
 
     def healthy(self) -> bool:
@@ -205,16 +174,6 @@ class Receiver(StartStop):
                 return bool(response.status == 200)
         except OSError:
             return False
-
-    def stop(self) -> None:
-        """Stop serving, close the socket and join the thread; harmless when stopped."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(5.0)
 
     def files(self) -> list[Path]:
         """Every filed request, oldest first."""

@@ -7,6 +7,7 @@ in each copy; off-site copies versioned and under Object Lock (compliance mode);
 runbook host's address resolved, through the sandbox's SSH config, to one of the sandbox
 sshd sites (the runbook's first site to ``site-a``, the next to ``site-b``, ...), also
 written as ``routes.json`` beside the SSH config for the public entry point (``entry.py``);
+each status-page bucket, listed in ``pages.json`` there for the public gateway (``pages.py``);
 and, for each ``dns.switch`` step, its Route 53 zone with the record pointing at the
 runbook's host on its first site (the primary), as production DNS is before a failover.
 
@@ -29,6 +30,7 @@ from typing import Any
 
 from lifeboat.runbook.model import ActionStep, Backup, BackupCopy, Runbook
 from lifeboat.sandbox.entry import routes_file
+from lifeboat.sandbox.pages import pages_file, read_pages
 from lifeboat.sandbox.s3 import aws_client
 from lifeboat.sandbox.sshkeys import write_text
 
@@ -49,6 +51,7 @@ class Seeded:
     aliases: dict[str, str] = field(default_factory=dict)  # host address -> sandbox site
     zones: list[str] = field(default_factory=list)  # Route 53 zones created
     records: dict[str, str] = field(default_factory=dict)  # record created -> its value
+    pages: list[str] = field(default_factory=list)  # status-page buckets, served publicly
 
 
 def dump(day: str) -> bytes:
@@ -73,6 +76,7 @@ def seed(runbooks: list[Runbook], *, s3_url: str, ssh_config: Path | None = None
             api = aws_client("s3", endpoint_url=s3_url, region="us-east-1")
             if _create(api, bucket, "us-east-1", locked=False):
                 seeded.buckets.append(bucket)
+            seeded.pages.append(bucket)
         for step in runbook.steps:
             if isinstance(step, ActionStep) and step.action == "dns.switch":
                 _seed_record(runbook, step.with_, s3_url, seeded)
@@ -82,6 +86,9 @@ def seed(runbooks: list[Runbook], *, s3_url: str, ssh_config: Path | None = None
         merged = _write_aliases(ssh_config, seeded.aliases)
         routes = json.dumps(dict(sorted(merged.items())), indent=2) + "\n"
         write_text(routes_file(ssh_config), routes)
+    if ssh_config is not None and seeded.pages:
+        served = sorted(read_pages(pages_file(ssh_config)) | set(seeded.pages))
+        write_text(pages_file(ssh_config), json.dumps(served, indent=2) + "\n")
     return seeded
 
 

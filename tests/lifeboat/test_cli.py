@@ -157,10 +157,12 @@ def test_unknown_command_is_a_usage_error() -> None:
     assert_no_traceback(result)
 
 
-def test_demo_says_it_is_not_built_yet() -> None:
-    result = lifeboat("demo")
-    assert result.returncode == 1
-    assert result.stderr.startswith("Error: the demo is not built yet")
+def test_demo_without_the_shipped_runbooks_says_where_it_looked(tmp_path: Path) -> None:
+    result = lifeboat("demo", "--runbooks", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        f"Error: no webapp-failover.yaml and backup-drill.yaml in {tmp_path}"
+    )
 
 
 def test_plan_marks_irreversible_steps_and_recorded_undos(tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ def test_up_status_down(tmp_path: Path) -> None:
         status = lifeboat(tmp_path, "status")
         assert status.returncode == 0
         names = [line.split()[0] for line in status.stdout.splitlines()]
-        assert names == ["s3", "sshd:site-a", "sshd:site-b", "smtp", "receiver", "entry"]
+        assert names == ["s3", "sshd:site-a", "sshd:site-b", "smtp", "receiver", "entry", "status"]
         assert all(line.split()[1] == "running" for line in status.stdout.splitlines())
         again = lifeboat(tmp_path, "up")  # idempotent: the same services, not new ones
         assert again.stdout == up.stdout

@@ -79,7 +79,7 @@ def test_apprise_reaches_mail_and_webhook(sandbox: Sandbox) -> None:
 def test_state_file_describes_the_services(sandbox: Sandbox) -> None:
     state = read_state(sandbox.state_dir)
     names = [record.name for record in state.services]
-    assert names == ["s3", "sshd:site-a", "sshd:site-b", "smtp", "receiver", "entry"]
+    assert names == ["s3", "sshd:site-a", "sshd:site-b", "smtp", "receiver", "entry", "status"]
     assert state.env == sandbox.env()
     assert state.owner_pid == os.getpid()
     assert status(sandbox.state_dir) == dict.fromkeys(names, "running")

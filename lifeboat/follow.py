@@ -1,0 +1,58 @@
+"""Follow a run's journal while the run is in progress: the same record auditors read.
+
+``lifeboat run`` and ``lifeboat demo`` show progress by reading the journal the engine
+writes, rather than by hooking the engine: what the operator sees is exactly what was
+recorded, and a step missing from the screen would be missing from the record too.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from lifeboat.journal import Entry, read
+
+POLL_S = 0.2
+
+
+def newest_journal(runs: Path, since: float) -> Path | None:
+    """The journal of the newest run that started after ``since`` (its first entry's time).
+
+    Not the newest file: a run that ended a moment before may still be writing its review
+    and off-site copies beside its journal.
+    """
+    if not runs.exists():
+        return None
+    started = {}
+    for path in runs.glob("*/journal.jsonl"):
+        if path.stat().st_mtime >= since:
+            first = _first_time(path)
+            if first is not None and first >= since:
+                started[path] = first
+    return max(started, key=started.__getitem__, default=None)
+
+
+def _first_time(journal: Path) -> float | None:
+    """When the run journaled at ``journal`` started; None while its first line is partial."""
+    with journal.open("rb") as lines:
+        first = lines.readline()
+    if not first.endswith(b"\n"):
+        return None
+    return Entry.model_validate_json(first).ts.timestamp()
+
+
+def entries(runs: Path, since: float, running: Callable[[], bool]) -> Iterator[Entry]:
+    """Each new entry of the run's journal as it is written, until the run has stopped and
+    every entry it wrote was yielded."""
+    journal: Path | None = None
+    shown = 0
+    while True:
+        alive = running()  # read before the journal: its last entries are then included
+        journal = journal or newest_journal(runs, since)
+        found = read(journal) if journal is not None and journal.exists() else []
+        yield from found[shown:]
+        shown = len(found)
+        if not alive:
+            return
+        time.sleep(POLL_S)
