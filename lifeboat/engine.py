@@ -17,6 +17,7 @@ import concurrent.futures
 import contextlib
 import functools
 import getpass
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Protocol
@@ -262,7 +263,7 @@ class InlineExecutor:
                 if attempt > step.retries:
                     raise
                 if step.retry_delay:
-                    concurrent.futures.wait([], timeout=step.retry_delay.total_seconds())
+                    time.sleep(step.retry_delay.total_seconds())
         raise AssertionError("unreachable")
 
     def approve(self, step: ApprovalStep) -> StepOutcome:

@@ -49,6 +49,15 @@ class Settings(BaseSettings):
     site_region: str | None = Field(
         None, description="Region of the orchestrator's site: the off-site copy must be elsewhere"
     )
+    s3_connect_timeout: float = Field(
+        10.0, gt=0, le=300, description="Seconds to open a connection to the object store"
+    )
+    s3_read_timeout: float = Field(
+        60.0, gt=0, le=3600, description="Seconds to wait for each read from the object store"
+    )
+    s3_retries: int = Field(
+        3, ge=0, le=10, description="Retries of a failed object-store call after its first try"
+    )
 
     @property
     def runs_dir(self) -> Path:

@@ -31,7 +31,7 @@ from typing import NoReturn
 
 import paramiko
 
-from lifeboat.errors import AccessError, StepTimeout
+from lifeboat.errors import AccessError, StepError, StepTimeout
 from lifeboat.runbook.model import Host
 from lifeboat.settings import Settings
 
@@ -278,6 +278,13 @@ class SshPool:
         """
         if not argv:
             raise ValueError("argv must not be empty")
+        for index, item in enumerate(argv):
+            if "\0" in item:  # sshd drops the whole connection on an exec request with one
+                raise StepError(
+                    f"argv item {index} ({item!r}) contains a NUL character, which no remote "
+                    "command can receive; nothing was run",
+                    target=target.address,
+                )
         command = shlex.join(["sudo", "-n", "--", *argv] if sudo else argv)
         started = time.monotonic()
         deadline = started + timeout
@@ -350,9 +357,37 @@ def _plain_why(ep: Endpoint, exc: Exception) -> str:
         return f"authentication failed as {ep.user} ({key}): {exc}"
     if isinstance(exc, TimeoutError):
         return "connection timed out"
+    if said := _no_handshake(exc):
+        return said
     if isinstance(exc, OSError):
         return f"connection failed: {exc.strerror or exc}"
     return f"SSH handshake failed: {type(exc).__name__}: {exc}"
+
+
+def _no_handshake(exc: Exception) -> str | None:
+    """Why the host took the TCP connection yet never completed the SSH handshake.
+
+    paramiko words these badly. A connection closed or reset while it writes is a bare
+    ``EOFError``; one closed or reset before the server's banner is "Error reading SSH
+    protocol banner" and whatever the socket said. No banner before the timeout is that
+    message again, from a socket timeout that prints as nothing; and when ``connect()``'s
+    own negotiation timeout comes first, it stops waiting without saying so and fails
+    asking for the host key: "No existing session". Those two mean a blackholed port or a
+    hung sshd.
+    """
+    banner = isinstance(exc, paramiko.SSHException) and "protocol banner" in str(exc)
+    if isinstance(exc, EOFError) or (
+        banner and isinstance(exc.__context__, EOFError | ConnectionError)
+    ):
+        return "the connection was closed or reset during the SSH handshake"
+    if (banner and isinstance(exc.__context__, TimeoutError)) or (
+        isinstance(exc, paramiko.SSHException) and str(exc) == "No existing session"
+    ):
+        return (
+            "SSH handshake timed out: the host accepted the connection but did not complete "
+            "the handshake (no SSH server answering, or the network drops its replies)"
+        )
+    return None
 
 
 class _Expired(Exception):

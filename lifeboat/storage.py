@@ -25,6 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lifeboat import aws
 from lifeboat.errors import AccessError
+from lifeboat.settings import Settings
 
 _lock = threading.Lock()
 
@@ -105,6 +106,9 @@ def client(region: str | None = None) -> Any:
         slow: datetime = parse_timestamp(value)
         return slow
 
+    # A blackholed endpoint (accepts, never answers) fails a call after (1 + retries) x
+    # read timeout plus backoff: 4 min by default, LIFEBOAT_S3_READ_TIMEOUT/_RETRIES bound it.
+    settings = Settings()
     with _lock:  # sessions are not thread-safe while creating clients
         core = botocore.session.get_session()
         core.register_component("data_loader", _models())
@@ -115,9 +119,10 @@ def client(region: str | None = None) -> Any:
             "s3",
             region_name=region,
             config=Config(
-                retries={"max_attempts": 3, "mode": "standard"},
-                connect_timeout=10,
-                read_timeout=60,
+                # max_attempts counts retries, not tries: 3 is four requests at most.
+                retries={"max_attempts": settings.s3_retries, "mode": "standard"},
+                connect_timeout=settings.s3_connect_timeout,
+                read_timeout=settings.s3_read_timeout,
                 # botocore pools 10 connections; backup.completeness keeps 16 object requests
                 # in flight (as rclone check --download: 8 checkers reading both sides) plus a
                 # lister per listing. Past the pool, urllib3 drops each extra connection after

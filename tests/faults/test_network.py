@@ -1,0 +1,859 @@
+"""Network faults between Lifeboat and the real services: slow, reset, silent, throttled.
+
+A ``FaultProxy`` (``tests/faults/proxy.py``) sits between Lifeboat and the sandbox's moto
+S3 server or one of its sshd sites. Runbooks run through the engine (``execute`` with the
+``InlineExecutor``, as a drill or incident would, without Prefect) and every test proves
+one of two things: the run succeeds anyway (latency, throttling, a transient reset that a
+step retry outlives), or the step fails *clearly* (an ``access.*`` code, naming the
+endpoint and the bucket or host) within a bound we assert. In every case the journal
+verifies and holds every step that really reached the service, as the proxy (connections,
+request lines naming each step's buckets) or the site (files) saw it. Each test records a
+row in the faults ledger (``tests/faults/ledger.py``) before asserting.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from lifeboat import storage
+from lifeboat.engine import InlineExecutor, execute
+from lifeboat.journal import read, verify
+from lifeboat.outcome import RunOutcome, StepOutcome
+from lifeboat.plan import Mode
+from lifeboat.sandbox.s3 import MotoServer
+from lifeboat.sandbox.sshd import SshdSites
+from lifeboat.settings import Settings
+from tests.conftest import LIFEBOAT_CLI, run_context
+from tests.faults.conftest import SshViaProxy
+from tests.faults.ledger import FaultRow, record
+from tests.faults.proxy import Blackhole, FaultProxy, Latency, Pass, Reset, Throttle
+
+ENDED = ("step.succeeded", "step.failed", "step.retried")
+
+
+# --- the proxy itself, against an echo server -----------------------------------------
+
+
+def _echo(sock: socket.socket, data: bytes) -> bytes:
+    sock.sendall(data)
+    got = b""
+    while len(got) < len(data):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
+def _talk(port: int, data: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        return _echo(sock, data)
+
+
+def test_proxy_pass_forwards_both_ways_and_counts(echo_server: tuple[str, int]) -> None:
+    with (
+        FaultProxy(*echo_server) as proxy,
+        socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock,
+    ):
+        assert _echo(sock, b"GET /one HTTP/1.1\r\n\r\n") == b"GET /one HTTP/1.1\r\n\r\n"
+        assert proxy.wait_for(lambda: proxy.bytes_down == 21, timeout=5)
+        assert (proxy.connections, proxy.forwarded, proxy.bytes_up) == (1, 1, 21)
+        assert proxy.client_lines == ["GET /one HTTP/1.1"]
+        assert isinstance(proxy.mode, Pass) and proxy.url == f"http://127.0.0.1:{proxy.port}"
+
+
+def test_proxy_latency_delays_each_chunk_each_way(echo_server: tuple[str, int]) -> None:
+    with (
+        FaultProxy(*echo_server, mode=Latency(0.1)) as proxy,
+        socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock,
+    ):
+        started = time.monotonic()
+        assert _echo(sock, b"ping") == b"ping"
+        elapsed = time.monotonic() - started
+    assert 0.2 <= elapsed < 2.0  # 100 ms up, 100 ms down
+
+
+def test_proxy_reset_kills_open_and_new_connections(echo_server: tuple[str, int]) -> None:
+    with FaultProxy(*echo_server) as proxy:
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock:
+            assert _echo(sock, b"before") == b"before"
+            proxy.reset()
+            with pytest.raises(ConnectionResetError):
+                sock.recv(10)
+        with pytest.raises(ConnectionResetError):  # at connect, send or receive: a race
+            _talk(proxy.port, b"after")
+        assert (proxy.connections, proxy.forwarded, proxy.resets) == (2, 1, 2)
+        assert proxy.wait_for(lambda: proxy.open_connections == 0, timeout=5)
+
+
+def test_proxy_blackhole_reads_and_never_answers(echo_server: tuple[str, int]) -> None:
+    with (
+        FaultProxy(*echo_server, mode=Blackhole()) as proxy,
+        socket.create_connection(("127.0.0.1", proxy.port), timeout=0.3) as sock,
+    ):
+        sock.sendall(b"anyone there?\r\n")
+        with pytest.raises(TimeoutError):
+            sock.recv(10)
+        assert proxy.wait_for(lambda: proxy.client_lines == ["anyone there?"], timeout=5)
+        assert (proxy.connections, proxy.forwarded, proxy.bytes_up) == (1, 0, 0)
+
+
+def test_proxy_throttle_paces_each_direction(echo_server: tuple[str, int]) -> None:
+    size = 40_000
+    with (
+        FaultProxy(*echo_server, mode=Throttle(100_000)) as proxy,
+        socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock,
+    ):
+        started = time.monotonic()
+        assert _echo(sock, b"z" * size) == b"z" * size
+        elapsed = time.monotonic() - started
+    assert 0.35 <= elapsed < 3.0  # 40 kB at 100 kB/s is 0.4 s; both ways overlap
+
+
+# --- helpers for runs through the proxy ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BackupSet:
+    name: str
+    buckets: tuple[str, str]  # primary (eu-west-3), off-site copy (eu-central-1)
+    objects: int
+    size: int
+
+
+def seed(s3: MotoServer, name: str, *, objects: int = 3, size: int = 4096) -> BackupSet:
+    """Two copies of one backup (identical dumps), created straight on moto, not proxied."""
+    buckets = (f"f-{uuid.uuid4().hex[:12]}", f"f-{uuid.uuid4().hex[:12]}")
+    for bucket, region in zip(buckets, ("eu-west-3", "eu-central-1"), strict=True):
+        api = s3.client("s3", region)
+        api.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+        for n in range(objects):
+            body = (f"dump {name} {n}\n".encode() * (size // 8 + 1))[:size]
+            api.put_object(Bucket=bucket, Key=f"nightly/db-{n}.sql", Body=body)
+    return BackupSet(name, buckets, objects, size)
+
+
+def s3_runbook(
+    folder: Path, fresh: BackupSet, full: BackupSet, *, fresh_opts: str = "", full_opts: str = ""
+) -> Path:
+    """``fresh`` (backup.freshness of one set), then ``complete`` (backup.completeness of
+    another, reading every object): each step touches only its own buckets."""
+    copies = {
+        s.name: f"""
+    {s.name}:
+      protects: db
+      max_age: 1h
+      copies:
+        - {{uri: "s3://{s.buckets[0]}/nightly/", site: par}}
+        - {{uri: "s3://{s.buckets[1]}/nightly/", site: fra}}"""
+        for s in (fresh, full)
+    }
+    text = f"""\
+id: faults-s3
+version: 1.0.0
+title: Backups behind a faulty network
+owner: sre@example.com
+sites:
+  par: {{provider: aws, region: eu-west-3}}
+  fra: {{provider: aws, region: eu-central-1}}
+hosts:
+  db: {{site: par, address: 127.0.0.1}}
+backups:{"".join(copies.values())}
+steps:
+  - {{id: fresh, check: backup.freshness, with: {{backup: {fresh.name}}}{fresh_opts}}}
+  - {{id: complete, check: backup.completeness,
+     with: {{backup: {full.name}, content: true}}{full_opts}}}
+"""
+    path = folder / "faults-s3.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def ssh_runbook(
+    folder: Path, alias: str, marker: str, *, reach: str | None = "", mark: str = ""
+) -> Path:
+    """``reach`` (ssh.reachable; left out when None) then ``mark`` (ssh.run: touch
+    app/data/MARKER) on the host; ``reach``/``mark`` add step options."""
+    check = (
+        f"  - {{id: reach, check: ssh.reachable, with: {{host: standby, timeout: 3}}{reach}}}\n"
+        if reach is not None
+        else ""
+    )
+    text = f"""\
+id: faults-ssh
+version: 1.0.0
+title: A standby host behind a faulty network
+owner: sre@example.com
+sites:
+  gra: {{provider: ovh, region: gra}}
+hosts:
+  standby: {{site: gra, address: {alias}}}
+steps:
+{check}  - id: mark
+    action: ssh.run
+    with: {{host: standby, argv: [touch, app/data/{marker}], timeout: 3}}
+    rollback: {{action: ssh.run, with: {{host: standby, argv: [rm, -f, app/data/{marker}]}}}}
+"""
+    text += "".join(f"    {line}\n" for line in mark.splitlines())
+    path = folder / "faults-ssh.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def run(path: Path, mode: Mode, settings: Settings | None = None) -> tuple[RunOutcome, float]:
+    """Run the runbook through the engine; the outcome and the wall time in seconds."""
+    ctx = run_context(path, mode, settings=settings or Settings(notify_backoff=0.01))
+    executor = InlineExecutor(ctx)
+    started = time.monotonic()
+    try:
+        outcome = execute(ctx, executor)
+    finally:
+        executor.pool.shutdown(wait=True)
+    return outcome, time.monotonic() - started
+
+
+@dataclass
+class Background:
+    """A run going on in another thread, whose journal the test watches."""
+
+    journal: Path
+    future: concurrent.futures.Future[RunOutcome]
+
+    def wait_for(self, event: str, step_id: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.future.done():
+            if self.journal.exists() and any(
+                e.event == event and e.step_id == step_id for e in read(self.journal)
+            ):
+                return True
+            threading.Event().wait(0.01)
+        return False
+
+
+@pytest.fixture
+def background() -> Iterator[Callable[[Path, Mode, Settings | None], Background]]:
+    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="fault-run")
+
+    def start(path: Path, mode: Mode, settings: Settings | None = None) -> Background:
+        ctx = run_context(path, mode, settings=settings or Settings(notify_backoff=0.01))
+        executor = InlineExecutor(ctx)
+
+        def go() -> RunOutcome:
+            try:
+                return execute(ctx, executor)
+            finally:
+                executor.pool.shutdown(wait=True)
+
+        return Background(ctx.journal.path, pool.submit(go))
+
+    yield start
+    pool.shutdown(wait=True)
+
+
+def journaled(journal: Path) -> set[str]:
+    """Steps the journal shows as executed: started and ended (succeeded, failed, retried)."""
+    return {e.step_id for e in read(journal) if e.event in ENDED and e.step_id}
+
+
+def dangling(journal: Path) -> set[str]:
+    """Steps journaled as started and never ended: a lost record."""
+    entries = read(journal)
+    started = {e.step_id for e in entries if e.event == "step.started"}
+    return {s for s in started if s is not None} - journaled(journal)
+
+
+def touched(proxy: FaultProxy, sets: dict[str, BackupSet]) -> set[str]:
+    """Steps whose buckets appear in request lines the proxy saw (read from the client)."""
+    return {
+        step
+        for step, backup in sets.items()
+        if any(f"/{b}" in line for b in backup.buckets for line in proxy.client_lines)
+    }
+
+
+def by_id(outcome: RunOutcome) -> dict[str, StepOutcome]:
+    return {s.step_id: s for s in outcome.steps}
+
+
+def settle(
+    row: FaultRow, checks: dict[str, bool], context: str = ""
+) -> None:  # record first, then assert: a failing test still leaves its row
+    failed = [name for name, ok in checks.items() if not ok]
+    record(row.model_copy(update={"survived": not failed}))
+    assert not failed, f"{row.fault}: failed {failed}\n{context}"
+
+
+def wait_no_thread(prefix: str, timeout: float) -> bool:
+    """Wait until no thread whose name starts with ``prefix`` is alive."""
+    deadline = time.monotonic() + timeout
+    while any(t.name.startswith(prefix) and t.is_alive() for t in threading.enumerate()):
+        if time.monotonic() >= deadline:
+            return False
+        threading.Event().wait(0.02)
+    return True
+
+
+# --- S3 --------------------------------------------------------------------------------
+
+
+def test_s3_behind_latency_backup_checks_succeed(
+    s3_fault_proxy: FaultProxy, s3_server: MotoServer, tmp_path: Path
+) -> None:
+    proxy = s3_fault_proxy
+    sets = {"fresh": seed(s3_server, "fresh-set"), "complete": seed(s3_server, "full-set")}
+    path = s3_runbook(tmp_path, sets["fresh"], sets["complete"])
+    proxy.latency(0.05)
+
+    outcome, seconds = run(path, "drill")
+
+    journal = Path(outcome.journal)
+    seen, logged = touched(proxy, sets), journaled(journal)
+    steps = by_id(outcome)
+    settle(
+        FaultRow(
+            fault="S3 behind 50 ms latency per chunk each way",
+            target="s3",
+            expected="freshness and completeness succeed",
+            survived=False,
+            steps_executed=len(seen),
+            steps_journaled=len(logged),
+            journal_verifies=verify(journal).ok,
+            seconds=round(seconds, 2),
+            detail=f"{proxy.connections} connections, {len(proxy.client_lines)} requests",
+        ),
+        {
+            "succeeded": outcome.status == "succeeded",
+            "both steps ran": seen == {"fresh", "complete"},
+            "journal holds them": seen <= logged and not dangling(journal),
+            "journal verifies": verify(journal).ok,
+            # freshness lists its two copies one after the other: >= 2 x (50 ms up + down)
+            "latency applied": steps["fresh"].duration_ms >= 2 * 100 * 0.9,
+        },
+        str([(s.step_id, s.status, s.error) for s in outcome.steps]),
+    )
+    assert steps["complete"].evidence["copies"][0]["verified"] == {
+        "sha256": sets["complete"].objects
+    }
+
+
+def test_s3_reset_fails_as_access_error_naming_endpoint_and_bucket(
+    s3_fault_proxy: FaultProxy, s3_server: MotoServer, tmp_path: Path
+) -> None:
+    proxy = s3_fault_proxy
+    sets = {"fresh": seed(s3_server, "fresh-set"), "complete": seed(s3_server, "full-set")}
+    path = s3_runbook(tmp_path, sets["fresh"], sets["complete"])
+    proxy.reset()
+
+    outcome, seconds = run(path, "drill")
+
+    journal = Path(outcome.journal)
+    steps = by_id(outcome)
+    fresh = steps["fresh"]
+    # Reset connections carry no request: the only step that could open them is ``fresh``
+    # (``complete`` needs it), so the endpoint saw one step exactly when it saw connections.
+    seen = {"fresh"} if proxy.connections else set()
+    logged = journaled(journal)
+    bucket = sets["fresh"].buckets[0]
+    error = fresh.error or ""
+    settle(
+        FaultRow(
+            fault="S3 connections reset (RST on accept)",
+            target="s3",
+            expected="access.unreachable naming endpoint and bucket within 10 s",
+            survived=False,
+            steps_executed=len(seen),
+            steps_journaled=len(logged),
+            journal_verifies=verify(journal).ok,
+            seconds=round(fresh.duration_ms / 1000, 2),
+            detail=f"{proxy.connections} connections, all reset; {error[:160]}",
+        ),
+        {
+            "run failed at fresh": outcome.status == "failed" and fresh.status == "failed",
+            "access error": fresh.error_code == "access.unreachable",
+            "names the bucket": f"s3://{bucket}/nightly/" in error,
+            "names the endpoint": f"127.0.0.1:{proxy.port}" in error,
+            "within 10 s": seconds < 10,
+            "complete skipped": steps["complete"].status == "skipped",
+            "every connection reset": proxy.resets == proxy.connections > 0,
+            "journal holds it": seen <= logged and not dangling(journal),
+            "journal verifies": verify(journal).ok,
+        },
+        error,
+    )
+
+
+def test_s3_transient_reset_is_outlived_by_a_step_retry(
+    s3_fault_proxy: FaultProxy,
+    s3_server: MotoServer,
+    tmp_path: Path,
+    background: Callable[[Path, Mode, Settings | None], Background],
+) -> None:
+    proxy = s3_fault_proxy
+    sets = {"fresh": seed(s3_server, "fresh-set"), "complete": seed(s3_server, "full-set")}
+    opts = ", retries: 2, retry_delay: 1s"
+    path = s3_runbook(tmp_path, sets["fresh"], sets["complete"], fresh_opts=opts)
+    proxy.reset()
+    started = time.monotonic()
+
+    going = background(path, "drill", None)
+    failed_once = going.wait_for("step.retried", "fresh", timeout=20)
+    resets = proxy.resets
+    proxy.passthrough()  # the network heals during the retry delay
+    outcome = going.future.result(timeout=60)
+    seconds = time.monotonic() - started
+
+    journal = Path(outcome.journal)
+    steps = by_id(outcome)
+    seen, logged = touched(proxy, sets), journaled(journal)
+    retried = [e for e in read(journal) if e.event == "step.retried"]
+    settle(
+        FaultRow(
+            fault="S3 reset, then healed during the step's retry delay",
+            target="s3",
+            expected="retried and succeeded",
+            survived=False,
+            steps_executed=len(seen),
+            steps_journaled=len(logged),
+            journal_verifies=verify(journal).ok,
+            seconds=round(seconds, 2),
+            detail=f"{resets} connections reset before healing; attempts "
+            f"{steps['fresh'].attempts}; first error: "
+            f"{(retried[0].error or '' if retried else '')[:120]}",
+        ),
+        {
+            "first attempt failed": failed_once and resets > 0,
+            "as an access error": bool(retried) and retried[0].error_code == "access.unreachable",
+            "succeeded": outcome.status == "succeeded",
+            "on a later attempt": steps["fresh"].attempts >= 2,
+            "both steps ran": seen == {"fresh", "complete"},
+            "journal holds them": seen <= logged and not dangling(journal),
+            "journal verifies": verify(journal).ok,
+        },
+        str([(s.step_id, s.status, s.attempts, s.error) for s in outcome.steps]),
+    )
+
+
+def test_s3_blackhole_fails_within_the_configured_read_timeout(
+    s3_fault_proxy: FaultProxy,
+    s3_server: MotoServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    proxy = s3_fault_proxy
+    monkeypatch.setenv("LIFEBOAT_S3_READ_TIMEOUT", "1")
+    monkeypatch.setenv("LIFEBOAT_S3_RETRIES", "1")
+    storage.client.cache_clear()
+    sets = {"fresh": seed(s3_server, "fresh-set"), "complete": seed(s3_server, "full-set")}
+    path = s3_runbook(tmp_path, sets["fresh"], sets["complete"])
+    proxy.blackhole()
+
+    outcome, seconds = run(path, "drill")
+
+    journal = Path(outcome.journal)
+    steps = by_id(outcome)
+    fresh = steps["fresh"]
+    seen, logged = touched(proxy, sets), journaled(journal)
+    error = fresh.error or ""
+    bound = 2 * 1 + 1 + 2  # (try + retry) x read timeout, botocore's backoff (< 1 s), slack
+    settle(
+        FaultRow(
+            fault="S3 blackholed (accepts, never answers), read timeout 1 s, 1 retry",
+            target="s3",
+            expected=f"access.unreachable within {bound} s",
+            survived=False,
+            steps_executed=len(seen),
+            steps_journaled=len(logged),
+            journal_verifies=verify(journal).ok,
+            seconds=round(fresh.duration_ms / 1000, 2),
+            detail=f"{proxy.connections} connections, {len(proxy.client_lines)} requests "
+            f"swallowed; {error[:140]}",
+        ),
+        {
+            "run failed at fresh": outcome.status == "failed" and fresh.status == "failed",
+            "access error": fresh.error_code == "access.unreachable",
+            "says read timeout": "ReadTimeoutError" in error,
+            "names the bucket": f"s3://{sets['fresh'].buckets[0]}/nightly/" in error,
+            "names the endpoint": f"127.0.0.1:{proxy.port}" in error,
+            "within the bound": seconds < bound,
+            "took the timeout": fresh.duration_ms >= 2 * 1000 * 0.9,
+            "nothing forwarded": proxy.forwarded == 0,
+            "one try and one retry": len(proxy.client_lines) == 2,
+            "journal holds it": seen == {"fresh"} and seen <= logged and not dangling(journal),
+            "journal verifies": verify(journal).ok,
+        },
+        error,
+    )
+
+
+def test_s3_blackhole_with_default_client_is_cut_by_the_step_timeout(
+    s3_fault_proxy: FaultProxy, s3_server: MotoServer, tmp_path: Path
+) -> None:
+    """Default client (60 s read timeout, 3 attempts): the runbook's ``timeout`` decides."""
+    proxy = s3_fault_proxy
+    sets = {"fresh": seed(s3_server, "fresh-set"), "complete": seed(s3_server, "full-set")}
+    path = s3_runbook(tmp_path, sets["fresh"], sets["complete"], fresh_opts=", timeout: 2s")
+    proxy.blackhole()
+
+    outcome, seconds = run(path, "drill")
+
+    journal = Path(outcome.journal)
+    fresh = by_id(outcome)["fresh"]
+    seen, logged = touched(proxy, sets), journaled(journal)
+    # The abandoned call still waits on the blackhole: reset it and wait for it to end, so
+    # that it cannot reach another test's proxy on a reused port.
+    proxy.reset()
+    abandoned_ended = wait_no_thread("step-backup.freshness", timeout=15)
+    settle(
+        FaultRow(
+            fault="S3 blackholed, default client, step timeout 2 s",
+            target="s3",
+            expected="step.timeout within 2 s (+1 s)",
+            survived=False,
+            steps_executed=len(seen),
+            steps_journaled=len(logged),
+            journal_verifies=verify(journal).ok,
+            seconds=round(fresh.duration_ms / 1000, 2),
+            detail=fresh.error or "",
+        ),
+        {
+            "run failed at fresh": outcome.status == "failed" and fresh.status == "failed",
+            "step timeout": fresh.error_code == "step.timeout",
+            "says so": "did not finish within 2 s" in (fresh.error or ""),
+            "within 3 s": 1.9 <= fresh.duration_ms / 1000 < 3 and seconds < 5,
+            "journal holds it": seen == {"fresh"} and seen <= logged and not dangling(journal),
+            "journal verifies": verify(journal).ok,
+            "abandoned call ended": abandoned_ended,
+        },
+        fresh.error or "",
+    )
+
+
+def test_s3_throttled_backup_checks_complete(
+    s3_fault_proxy: FaultProxy, s3_server: MotoServer, tmp_path: Path
+) -> None:
+    proxy = s3_fault_proxy
+    rate = 200_000
+    sets = {
+        "fresh": seed(s3_server, "fresh-set"),
+        "complete": seed(s3_server, "full-set", objects=3, size=64 * 1024),
+    }
+    path = s3_runbook(tmp_path, sets["fresh"], sets["complete"])
+    proxy.throttle(rate)
+
+    outcome, seconds = run(path, "drill")
+
+    journal = Path(outcome.journal)
+    steps = by_id(outcome)
+    seen, logged = touched(proxy, sets), journaled(journal)
+    content = 2 * 3 * 64 * 1024  # completeness with content: true reads both copies
+    settle(
+        FaultRow(
+            fault=f"S3 throttled to {rate // 1000} kB/s",
+            target="s3",
+            expected="freshness and a full-content completeness succeed",
+            survived=False,
+            steps_executed=len(seen),
+            steps_journaled=len(logged),
+            journal_verifies=verify(journal).ok,
+            seconds=round(seconds, 2),
+            detail=f"{proxy.bytes_down} bytes down through the proxy",
+        ),
+        {
+            "succeeded": outcome.status == "succeeded",
+            "read every object": proxy.bytes_down >= content,
+            "throttle applied": seconds >= 0.9 * content / rate,
+            "both steps ran": seen == {"fresh", "complete"},
+            "journal holds them": seen <= logged and not dangling(journal),
+            "journal verifies": verify(journal).ok,
+        },
+        str([(s.step_id, s.status, s.error) for s in outcome.steps]),
+    )
+    assert steps["complete"].evidence["copies"][0]["verified"] == {"sha256": 3}
+
+
+def test_cli_run_outlives_a_transient_s3_reset_through_prefect_retries(
+    s3_fault_proxy: FaultProxy,
+    s3_server: MotoServer,
+    prefect_server: str,
+    lifeboat_home: Path,
+    tmp_path: Path,
+) -> None:
+    """``lifeboat run`` as an operator runs it: Prefect's task retries (the production
+    executor) outlive the reset, and the output is a summary, not a traceback."""
+    proxy = s3_fault_proxy
+    sets = {"fresh": seed(s3_server, "fresh-set"), "complete": seed(s3_server, "full-set")}
+    opts = ", retries: 2, retry_delay: 1s"
+    path = s3_runbook(tmp_path, sets["fresh"], sets["complete"], fresh_opts=opts)
+    env = {**os.environ, "PREFECT_API_URL": prefect_server, "LIFEBOAT_HOME": str(lifeboat_home)}
+    proxy.reset()
+    started = time.monotonic()
+    with (tmp_path / "cli.out").open("w+") as output:
+        process = subprocess.Popen(
+            [LIFEBOAT_CLI, "run", str(path), "--mode", "drill"],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            failed_once = False
+            deadline = time.monotonic() + 60
+            while process.poll() is None and time.monotonic() < deadline:
+                journals = list((lifeboat_home / "runs").glob("*/journal.jsonl"))
+                if journals and any(
+                    e.event == "step.retried" and e.step_id == "fresh" for e in read(journals[0])
+                ):
+                    failed_once = True
+                    break
+                threading.Event().wait(0.02)
+            resets = proxy.resets
+            proxy.passthrough()
+            code = process.wait(timeout=90)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        seconds = time.monotonic() - started
+        output.seek(0)
+        printed = output.read()
+
+    (journal,) = (lifeboat_home / "runs").glob("*/journal.jsonl")
+    entries = read(journal)
+    seen, logged = touched(proxy, sets), journaled(journal)
+    retried = [e for e in entries if e.event == "step.retried"]
+    done = {e.step_id for e in entries if e.event == "step.succeeded"}
+    settle(
+        FaultRow(
+            fault="S3 reset, healed during the retry delay, `lifeboat run` (Prefect)",
+            target="s3",
+            expected="Prefect task retry succeeds, exit 0, no traceback",
+            survived=False,
+            steps_executed=len(seen),
+            steps_journaled=len(logged),
+            journal_verifies=verify(journal).ok,
+            seconds=round(seconds, 2),
+            detail=f"{resets} connections reset; first error: "
+            f"{(retried[0].error or '' if retried else '')[:120]}",
+        ),
+        {
+            "first attempt failed": failed_once and resets > 0,
+            "as an access error": bool(retried) and retried[0].error_code == "access.unreachable",
+            "exit 0": code == 0,
+            "says so": "drill run succeeded" in printed,
+            "no traceback": "Traceback" not in printed,
+            "both steps succeeded": done == {"fresh", "complete"},
+            "both steps ran": seen == {"fresh", "complete"},
+            "journal holds them": seen <= logged and not dangling(journal),
+            "journal verifies": verify(journal).ok,
+        },
+        printed[-3000:],
+    )
+
+
+# --- sshd ------------------------------------------------------------------------------
+
+
+def marker() -> str:
+    return f"marked-{uuid.uuid4().hex[:8]}"
+
+
+def test_ssh_behind_latency_runs_with_the_host_key_verified(
+    ssh_fault_proxy: SshViaProxy, tmp_path: Path
+) -> None:
+    via, name = ssh_fault_proxy, marker()
+    path = ssh_runbook(tmp_path, via.alias, name)
+    via.proxy.latency(0.05)
+
+    outcome, seconds = run(path, "live", via.settings())
+
+    journal = Path(outcome.journal)
+    steps = by_id(outcome)
+    marked = (via.site.root / "app" / "data" / name).exists()
+    seen = {"reach"} if via.proxy.forwarded else set()
+    seen |= {"mark"} if marked else set()
+    logged = journaled(journal)
+    settle(
+        FaultRow(
+            fault="sshd behind 50 ms latency per chunk each way",
+            target="sshd",
+            expected="ssh.reachable and ssh.run succeed, host key verified",
+            survived=False,
+            steps_executed=len(seen),
+            steps_journaled=len(logged),
+            journal_verifies=verify(journal).ok,
+            seconds=round(seconds, 2),
+            detail=f"{via.proxy.connections} connections",
+        ),
+        {
+            "succeeded": outcome.status == "succeeded",
+            "key verified": steps["reach"].evidence.get("host_key_fingerprint")
+            == via.site.host_key.fingerprint,
+            "through the proxy": f"127.0.0.1:{via.proxy.port}"
+            in steps["reach"].evidence.get("endpoint", ""),
+            "file on the site": marked,
+            "journal holds them": seen == {"reach", "mark"} and seen <= logged,
+            "nothing dangling": not dangling(journal),
+            "journal verifies": verify(journal).ok,
+        },
+        str([(s.step_id, s.status, s.error) for s in outcome.steps]),
+    )
+
+
+@pytest.mark.parametrize("fault", ["reset", "blackhole"])
+def test_ssh_fault_fails_both_steps_clearly_within_their_timeout(
+    ssh_fault_proxy: SshViaProxy, tmp_path: Path, fault: str
+) -> None:
+    via, name = ssh_fault_proxy, marker()
+    path = ssh_runbook(tmp_path, via.alias, name, reach=", on_failure: continue")
+    via.proxy.set_mode(Reset() if fault == "reset" else Blackhole())
+
+    outcome, _ = run(path, "live", via.settings())
+
+    journal = Path(outcome.journal)
+    steps = by_id(outcome)
+    reach, mark = steps["reach"], steps["mark"]
+    marked = (via.site.root / "app" / "data" / name).exists()
+    # Each step opens exactly one connection (a failed connect is not pooled): the
+    # connections the proxy accepted are the steps that reached the host.
+    seen = {"reach", "mark"} if via.proxy.connections >= 2 else {"reach"}
+    seen = seen if via.proxy.connections else set()
+    logged = journaled(journal)
+    limit = 3 + 2  # the steps' 3 s timeout, and slack for a loaded machine
+    why = {
+        "reset": ("Connection reset by peer", "closed or reset during the SSH handshake"),
+        "blackhole": ("SSH handshake timed out",),
+    }
+    endpoint = f"127.0.0.1:{via.proxy.port}"
+    settle(
+        FaultRow(
+            fault=f"sshd behind {fault}",
+            target="sshd",
+            expected=f"ssh.reachable and ssh.run fail clearly within {limit} s each",
+            survived=False,
+            steps_executed=len(seen),
+            steps_journaled=len(logged),
+            journal_verifies=verify(journal).ok,
+            seconds=round(max(reach.duration_ms, mark.duration_ms) / 1000, 2),
+            detail=f"reach {reach.duration_ms / 1000:.2f} s: {(reach.error or '')[:90]}; "
+            f"mark {mark.duration_ms / 1000:.2f} s: {(mark.error or '')[:90]}",
+        ),
+        {
+            "run failed at mark": outcome.status == "failed" and mark.status == "failed",
+            "reach failed": reach.status == "failed" and reach.error_code == "check.failed",
+            "mark is an access error": mark.error_code == "access.ssh",
+            "say why": all(any(w in (s.error or "") for w in why[fault]) for s in (reach, mark)),
+            "name the endpoint": endpoint in (reach.error or "") and endpoint in (mark.error or ""),
+            "reach within its timeout": reach.duration_ms / 1000 < limit,
+            "mark within its timeout": mark.duration_ms / 1000 < limit,
+            "nothing ran on the site": not marked,
+            "one connection per step": via.proxy.connections == 2,
+            "journal holds them": seen == {"reach", "mark"} and seen <= logged,
+            "nothing dangling": not dangling(journal),
+            "journal verifies": verify(journal).ok,
+        },
+        f"{reach.error}\n{mark.error}",
+    )
+
+
+def test_ssh_transient_reset_is_outlived_by_a_step_retry(
+    ssh_fault_proxy: SshViaProxy,
+    tmp_path: Path,
+    background: Callable[[Path, Mode, Settings | None], Background],
+) -> None:
+    via, name = ssh_fault_proxy, marker()
+    # One step, the action: a retry must not run it twice (one file, one journal record).
+    path = ssh_runbook(tmp_path, via.alias, name, reach=None, mark="retries: 2\nretry_delay: 1s")
+    via.proxy.reset()
+    started = time.monotonic()
+
+    going = background(path, "live", via.settings())
+    failed_once = going.wait_for("step.retried", "mark", timeout=20)
+    resets = via.proxy.resets
+    via.proxy.passthrough()
+    outcome = going.future.result(timeout=60)
+    seconds = time.monotonic() - started
+
+    journal = Path(outcome.journal)
+    mark = by_id(outcome)["mark"]
+    marked = (via.site.root / "app" / "data" / name).exists()
+    seen = {"mark"} if marked or via.proxy.connections else set()
+    logged = journaled(journal)
+    retried = [e for e in read(journal) if e.event == "step.retried"]
+    settle(
+        FaultRow(
+            fault="sshd reset, then healed during the step's retry delay",
+            target="sshd",
+            expected="retried and succeeded",
+            survived=False,
+            steps_executed=len(seen),
+            steps_journaled=len(logged),
+            journal_verifies=verify(journal).ok,
+            seconds=round(seconds, 2),
+            detail=f"{resets} connections reset; attempts {mark.attempts}; first error: "
+            f"{(retried[0].error or '' if retried else '')[:120]}",
+        ),
+        {
+            "first attempt failed": failed_once and resets > 0,
+            "as an access error": bool(retried) and retried[0].error_code == "access.ssh",
+            "succeeded": outcome.status == "succeeded" and mark.attempts >= 2,
+            "file on the site": marked,
+            "journal holds it": seen == {"mark"} and seen <= logged,
+            "nothing dangling": not dangling(journal),
+            "journal verifies": verify(journal).ok,
+        },
+        str([(s.step_id, s.status, s.attempts, s.error) for s in outcome.steps]),
+    )
+
+
+def test_ssh_through_the_proxy_still_refuses_a_wrong_host_key(
+    ssh_fault_proxy: SshViaProxy, sshd_sites: SshdSites, tmp_path: Path
+) -> None:
+    """The proxy changes the port, not the trust: site-a's key for the proxy's address
+    while the proxy leads to site-b is a changed host key, refused before any command."""
+    via, name = ssh_fault_proxy, marker()
+    via.trust(sshd_sites["site-a"])
+    path = ssh_runbook(tmp_path, via.alias, name, reach=", on_failure: continue")
+
+    outcome, seconds = run(path, "live", via.settings())
+
+    journal = Path(outcome.journal)
+    steps = by_id(outcome)
+    reach, mark = steps["reach"], steps["mark"]
+    marked = (via.site.root / "app" / "data" / name).exists()
+    seen = {"reach", "mark"} if via.proxy.forwarded >= 2 else {"reach"}
+    seen = seen if via.proxy.forwarded else set()
+    logged = journaled(journal)
+    settle(
+        FaultRow(
+            fault="sshd through the proxy with the wrong host key in known_hosts",
+            target="sshd",
+            expected="both steps refused: HOST KEY CHANGED, nothing run",
+            survived=False,
+            steps_executed=len(seen),
+            steps_journaled=len(logged),
+            journal_verifies=verify(journal).ok,
+            seconds=round(seconds, 2),
+            detail=(reach.error or "")[:160],
+        ),
+        {
+            "run failed": outcome.status == "failed",
+            "reach refused": "HOST KEY CHANGED" in (reach.error or ""),
+            "mark refused": "HOST KEY CHANGED" in (mark.error or "")
+            and mark.error_code == "access.ssh",
+            "nothing ran on the site": not marked,
+            "journal holds them": seen == {"reach", "mark"} and seen <= logged,
+            "nothing dangling": not dangling(journal),
+            "journal verifies": verify(journal).ok,
+        },
+        f"{reach.error}\n{mark.error}",
+    )
