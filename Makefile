@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup system bench-system test lint demo bench schema clean
+.PHONY: setup system bench-system test lint demo faults bench schema clean
 
 setup: $(STAMP) system
 
@@ -24,6 +24,12 @@ bench-system:
 
 test: setup
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python -m pytest -q
+
+# Fault injection and bad-input fuzzing (also part of `make test`), then their table.
+faults: setup
+	rm -f test-output/faults/ledger.jsonl
+	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python -m pytest -q tests/faults; \
+	  status=$$?; $(BIN)/python -m tests.faults.table || status=1; exit $$status
 
 lint: setup
 	$(BIN)/ruff check .

@@ -24,6 +24,7 @@ from flows.approval import gate
 from flows.lock import hold
 from flows.review import publish_review
 from flows.secrets import install as install_secrets
+from lifeboat import secrets
 from lifeboat.context import RunContext, identity
 from lifeboat.engine import current_user, execute, execute_step
 from lifeboat.errors import LockHeld, StepError
@@ -124,6 +125,7 @@ def build_context(
     values = resolve(loaded.runbook, params)
     loaded = load(runbook_path, registry=registry, params=values)
     install_secrets(loaded.runbook)  # before the redactor: it must know the blocks' values
+    secrets.refuse_in_parameters(values, settings.secret_values())  # before any journal
     redactor = Redactor(settings.secret_values())
     journal_path = settings.runs_dir / run_id / "journal.jsonl"
     return RunContext(

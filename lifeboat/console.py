@@ -42,9 +42,11 @@ def load_for_run(
     Returns the runbook loaded with the values (so ``with:`` is checked against them), the
     values as given, and the values resolved to their declared types.
     """
+    from lifeboat import secrets
     from lifeboat.registry import default_registry
     from lifeboat.runbook import load
     from lifeboat.runbook.params import parse_assignments, resolve
+    from lifeboat.settings import Settings
 
     if mode not in ("drill", "live"):
         fail(f"--mode must be drill or live, not {mode!r}", EXIT_INVALID)
@@ -53,6 +55,7 @@ def load_for_run(
     try:
         given = parse_assignments(assignments)
         values = resolve(loaded.runbook, given)
+        secrets.refuse_in_parameters(given, Settings().secret_values())
     except ParameterError as exc:
         fail(str(exc), EXIT_INVALID)
     return load_or_exit(lambda: load(runbook, registry=registry, params=values)), given, values

@@ -20,10 +20,10 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-from lifeboat.errors import AccessError
+from lifeboat.errors import AccessError, ParameterError
 
 PREFIX = "LIFEBOAT_SECRET_"
 REFERENCE = re.compile(r"\$\{\{\s*secrets\.([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}")
@@ -133,3 +133,24 @@ def values() -> list[str]:
     with _lock:
         fetched = sorted(_fetched)
     return [v for k, v in os.environ.items() if k.startswith(PREFIX) and v] + fetched
+
+
+#: Shorter values are not searched for in parameters: "on" or "1" would match anything.
+MIN_SECRET_LENGTH = 6
+
+
+def refuse_in_parameters(params: Mapping[str, object], known: Iterable[str]) -> None:
+    """``ParameterError`` naming the first parameter whose value contains a known secret.
+
+    Parameters are recorded as given: the journal redacts them, but Prefect stores a flow
+    run's parameters in clear and shows them in its UI. So a secret must never be one; a
+    channel names it as ``${{ secrets.NAME }}`` instead.
+    """
+    secrets = [value for value in known if len(value) >= MIN_SECRET_LENGTH]
+    for name, value in params.items():
+        if any(secret in str(value) for secret in secrets):
+            raise ParameterError(
+                f"parameter {name!r} contains the value of a secret: Prefect stores and "
+                "shows parameters as given; name secrets in channels as "
+                "${{ secrets.NAME }} instead"
+            )

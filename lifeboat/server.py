@@ -70,14 +70,18 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start(settings: Settings) -> ServerState:
-    """Start the local server unless it runs already; wait until its API answers."""
+def start(settings: Settings, port: int | None = None) -> ServerState:
+    """Start the local server unless it runs already; wait until its API answers.
+
+    ``port``: listen there (e.g. the port of a server stopped a moment ago, so clients that
+    know its URL reach the restarted one); a free port by default.
+    """
     current = running(settings)
     if current is not None:
         return current
     home = settings.home / "prefect"
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    port = _free_port()
+    port = port or _free_port()
     log = home / "server.log"
     env = {
         **os.environ,
@@ -94,6 +98,8 @@ def start(settings: Settings) -> ServerState:
         "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api",
     }
     env.pop("PREFECT_API_URL", None)
+    if settings.prefect_api_auth_string is not None:  # Basic auth on every API call but /health
+        env["PREFECT_SERVER_API_AUTH_STRING"] = settings.prefect_api_auth_string.get_secret_value()
     prefect = Path(sys.executable).with_name("prefect")
     with log.open("ab") as out:
         process = subprocess.Popen(
@@ -116,6 +122,15 @@ def start(settings: Settings) -> ServerState:
     raise ServerError(f"the Prefect server did not answer within {START_TIMEOUT_S} s; see {log}")
 
 
+def use_auth(settings: Settings) -> None:
+    """Hand the API auth string to this process's Prefect client (which sends it as Basic
+    auth). Prefect's own PREFECT_API_AUTH_STRING, when set, is left as it is."""
+    if settings.prefect_api_auth_string is not None and not os.environ.get(
+        "PREFECT_API_AUTH_STRING"
+    ):
+        os.environ["PREFECT_API_AUTH_STRING"] = settings.prefect_api_auth_string.get_secret_value()
+
+
 def stop(settings: Settings) -> bool:
     """Stop the local server; False when none was running."""
     path = state_file(settings)
@@ -134,7 +149,9 @@ def stop(settings: Settings) -> bool:
 
 
 def api_url(settings: Settings, *, start_if_needed: bool = True) -> str:
-    """The Prefect API to use, exported as PREFECT_API_URL for this process."""
+    """The Prefect API to use, exported as PREFECT_API_URL for this process (with the auth
+    string, ``LIFEBOAT_PREFECT_API_AUTH_STRING``, as PREFECT_API_AUTH_STRING when set)."""
+    use_auth(settings)
     url = os.environ.get("PREFECT_API_URL")
     if not url:
         state = start(settings) if start_if_needed else running(settings)

@@ -410,3 +410,80 @@ def chromium() -> str:
     if os.geteuid() == 0:
         pytest.fail("chromium is missing: run scripts/bootstrap-system.sh (make test does)")
     pytest.skip("chromium is missing and we are not root: install Debian's chromium package")
+
+
+# --- the demo, once per session -----------------------------------------------------------
+
+from lifeboat.journal import Entry as JournalEntry  # noqa: E402
+from lifeboat.journal import read as read_journal  # noqa: E402
+from lifeboat.sandbox.state import SandboxState, read_state  # noqa: E402
+
+DEMO_TIMEOUT_S = 300
+
+
+@dataclass
+class DemoRun:
+    """A finished ``lifeboat demo``: its home, output, sandbox and the journals it wrote."""
+
+    home: Path
+    result: subprocess.CompletedProcess[str]
+    state: SandboxState
+    journals: dict[str, list[JournalEntry]]  # runbook id -> its run's journal entries
+    run_dirs: dict[str, Path]
+    auth_string: str  # planted: the Prefect API's auth string (a secret to find nowhere)
+
+    @property
+    def api_auth(self) -> tuple[str, str]:
+        user, _, password = self.auth_string.partition(":")
+        return user, password
+
+    def service(self, name: str) -> str:
+        return next(s.url for s in self.state.services if s.name == name)
+
+    def detail(self, name: str, key: str) -> str:
+        return next(s.details[key] for s in self.state.services if s.name == name)
+
+
+def demo_cli(
+    home: Path, *args: str, auth: str = "", extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The CLI as ``make demo`` runs it, for ``home``: no PREFECT_API_* of the caller's;
+    ``extra``: more variables (a sandbox's, to run a runbook on it)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_API")}
+    env |= extra or {}
+    env |= {"LIFEBOAT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env["COLUMNS"] = "400"  # the summary's URLs and paths on one line each, as a wide terminal
+    if auth:
+        env["LIFEBOAT_PREFECT_API_AUTH_STRING"] = auth
+    return subprocess.run(
+        [LIFEBOAT_CLI, *args],
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=DEMO_TIMEOUT_S,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
+    """One whole ``lifeboat demo`` for the session, its Prefect server behind an auth string;
+    its sandbox is stopped at the end, whatever happened."""
+    home = tmp_path_factory.mktemp("demo-home")
+    auth = f"lifeboat:planted-{uuid.uuid4().hex}"
+    result = demo_cli(home, "demo", auth=auth)
+    try:
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        journals: dict[str, list[JournalEntry]] = {}
+        run_dirs: dict[str, Path] = {}
+        for journal in (home / "runs").glob("*/journal.jsonl"):
+            entries = read_journal(journal)
+            journals[entries[0].runbook.id] = entries
+            run_dirs[entries[0].runbook.id] = journal.parent
+        state = read_state(home / "sandbox")
+        yield DemoRun(home, result, state, journals, run_dirs, auth)
+    finally:
+        down = demo_cli(home, "sandbox", "down", auth=auth)
+        assert down.returncode == 0, down.stderr

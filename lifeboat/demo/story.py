@@ -124,8 +124,12 @@ def _use(world: w.World, settings: Settings) -> None:
     A ``PREFECT_API_URL`` set by the user is replaced: the demo's runs belong to the
     sandbox's server, never to a production one.
     """
+    from lifeboat import server
+
     os.environ.update(world.env)
     os.environ["PREFECT_API_URL"] = f"{world.ui_url}/api"
+    os.environ.pop("PREFECT_API_AUTH_STRING", None)  # a production credential stays home
+    server.use_auth(settings)  # the sandbox server's own, when LIFEBOAT_ sets one
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     os.environ["LIFEBOAT_AUDIT_OFFSITE_URI"] = f"s3://{w.AUDIT_BUCKET}/journals/"
     os.environ["LIFEBOAT_HOME"] = str(settings.home)

@@ -25,6 +25,7 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from secrets import token_urlsafe
 from typing import Any, Self
 
 from lifeboat.sandbox.entry import Entry, routes_file
@@ -95,6 +96,7 @@ class Sandbox(StartStop):
     ) -> None:
         self.state_dir = state_dir
         self.region = region
+        self.hook_token = token_urlsafe(16)  # the on-call webhook's secret path segment
         self.started_at: float | None = None
         self._adopted = {
             name
@@ -196,9 +198,11 @@ class Sandbox(StartStop):
             "LIFEBOAT_SANDBOX_ENTRY_URL": self.entry.url,
             "LIFEBOAT_SANDBOX_STATUS_URL": self.pages.url,
             **apps,
-            # The channels the shipped runbooks name as ${{ secrets.* }}, here on loopback.
+            # The channels the shipped runbooks name as ${{ secrets.* }}, here on loopback. The
+            # webhook carries a token in its path, as Slack's or Teams' do: a real secret
+            # that journals, logs, reviews and artifacts must never show (tests scan them).
             "LIFEBOAT_SECRET_ONCALL_WEBHOOK": self.receiver.url.replace("http://", "json://")
-            + "/hooks/oncall",
+            + f"/hooks/oncall/{self.hook_token}",
             "LIFEBOAT_SECRET_CUSTOMERS_EMAIL": self.smtp.apprise_url(to="customers@example.com"),
         }
 

@@ -11,8 +11,9 @@ Two kinds of service:
   sandbox, recorded with that owner's pid; they stop when the owner stops, and ``down``
   does not kill the owner (a long-running ``up`` process will own them later).
 
-The file holds paths, ports and pids only: never a secret (the throwaway SSH keys it points
-to live beside it with mode 0600).
+The file holds paths, ports and pids, and the environment ``up`` prints, which includes the
+sandbox's stand-in channel secrets (the on-call webhook's token): so it is written with mode
+0600, like the throwaway SSH keys it points to.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def write_state(state_dir: Path, state: SandboxState) -> Path:
     path = state_path(state_dir)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(state.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    os.chmod(tmp, 0o644)
+    os.chmod(tmp, 0o600)
     tmp.replace(path)
     return path
 

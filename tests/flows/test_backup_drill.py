@@ -42,7 +42,8 @@ def test_seeded_sandbox_passes_the_backup_drill(
     }
     assert "gra-db-backups" in (done["restore"].summary or "")
     assert done["restore"].evidence["host"] == "db-b"
-    posted = [d for d in sandbox.receiver.wait_for(hooks + 1) if d.path == "/hooks/oncall"]
+    posted = [d for d in sandbox.receiver.wait_for(hooks + 1) if d.path.startswith("/hooks/oncall")]
     assert any(d.json and "[DRILL]" in str(d.json.get("title")) for d in posted)
     secret_url = env["LIFEBOAT_SECRET_ONCALL_WEBHOOK"]
     assert secret_url not in journal.read_text()  # only ${{ secrets.oncall_webhook }}
+    assert sandbox.hook_token not in journal.read_text()
