@@ -77,13 +77,34 @@ def hold(ctx: RunContext) -> Iterator[None]:
                 )
         yield
         return
-    with ExitStack() as held:
+    held = ExitStack()
+    with _released_at_exit(held, ctx, name):
         with get_client(sync_client=True) as client:
             _ensure_limit(client, name)
             lease = _acquire(client, held, ctx, me)
             _tag(client, me, ctx, lease)  # on failure, leaving ``held`` releases the slot
         ctx.log(f"holding the lock {lock} (Prefect global concurrency limit {name})")
         yield  # leaving ``held`` releases the slot, also when the body raised
+
+
+@contextmanager
+def _released_at_exit(held: ExitStack, ctx: RunContext, name: str) -> Iterator[None]:
+    """Release the slot in ``held`` when the body ends, raised or not. A release that fails
+    (the Prefect server is down or restarting as the run ends) is logged, not raised: the
+    steps are done and journaled, and raising would report a finished failover as a crashed
+    flow. Prefect keeps the lease and tries again as the flow run ends; failing that, the
+    server frees the slot when the lease expires (within ``LEASE_S``)."""
+    try:
+        yield
+    finally:
+        try:
+            held.close()
+        except Exception as exc:
+            ctx.log(
+                f"could not release the lock {name} now ({type(exc).__name__}: {exc}): "
+                "Prefect tries again as the flow run ends; failing that, the server frees "
+                f"it when its lease expires, within {LEASE_S:g} s"
+            )
 
 
 def _acquire(client: SyncPrefectClient, held: ExitStack, ctx: RunContext, me: UUID) -> UUID | None:
