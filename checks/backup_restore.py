@@ -33,6 +33,7 @@ from checks.backup_restore_remote import RemoteScratch
 from lifeboat import restoring, storage
 from lifeboat.errors import CheckFailed, StepError
 from lifeboat.registry import Ref, StepContext, StepOutput, registry, runbook_of
+from lifeboat.remote import AbsoluteFolder
 from lifeboat.storage import ObjectInfo, S3Location
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -48,9 +49,8 @@ class RestoreTestParams(BackupParams):
     host: Annotated[str | None, Ref("hosts")] = Field(
         None, description="Restore onto this host over SSH instead of this machine"
     )
-    scratch: str | None = Field(
+    scratch: AbsoluteFolder | None = Field(
         None,
-        pattern=r"^/",
         description="Absolute folder in which a fresh scratch folder is made and removed",
     )
     manifest: str | None = Field(

@@ -51,12 +51,15 @@ def messages(ctx: RunContext, step: NotifyStep) -> dict[tuple[str, str], Rendere
     """The rendered message per (language, audience) among the step's stakeholders, and
     the status page's (its language, customers) when the step updates the page."""
     message = from_run(ctx, step)
-    override = override_path(ctx.runbook, ctx.loaded.path, step.notify)
     rendered: dict[tuple[str, str], Rendered | CommsError] = {}
     readers = [ctx.runbook.stakeholders[name] for name in step.to]
     keys = [(s.language, s.audience) for s in readers]
     if page := _page(ctx, step):
         keys.append((page.language, "customers"))
+    try:
+        override = override_path(ctx.runbook, ctx.loaded.path, step.notify)
+    except CommsError as exc:  # a template that leads out of the runbook's folder
+        return dict.fromkeys(keys, exc)
     for key in keys:
         if key not in rendered:
             try:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
 
 from lifeboat import sftp
 from lifeboat.errors import StepError
@@ -96,3 +96,14 @@ def _checked_path(path: str) -> str:
 #: validation: ``..`` components (a restore must not climb out of its destination) and a
 #: leading ``-`` (it would read as an option of the command it is given to).
 RemotePath = Annotated[str, AfterValidator(_checked_path)]
+
+
+def _checked_folder(path: str) -> str:
+    if not path.startswith("/"):
+        raise ValueError(f"{path!r} is not an absolute path")
+    return _checked_path(path)
+
+
+#: An absolute folder (on a host or on this machine) in which a step makes a fresh folder
+#: of its own: refused at validation like ``RemotePath``, and relative paths too.
+AbsoluteFolder = Annotated[str, Field(pattern=r"^/"), AfterValidator(_checked_folder)]

@@ -19,6 +19,7 @@ from pydantic import Field, model_validator
 from lifeboat.errors import StepError
 from lifeboat.registry import Params, Ref, StepContext, StepOutput, Undo, registry
 from lifeboat.remote import Remote, RemotePath
+from lifeboat.runbook.types import LocalName
 
 _CHUNK = 1 << 20
 
@@ -46,7 +47,7 @@ def _read(path: Path) -> Iterator[bytes]:
 class FilePutParams(Params):
     host: Annotated[str, Ref("hosts")] = Field(description="A host declared in the runbook")
     path: RemotePath = Field(description="Where to write it on the host")
-    source: str | None = Field(
+    source: LocalName | None = Field(
         None,
         description="A file under the runbook's `files/` folder (exactly one of source, content)",
     )
@@ -127,7 +128,7 @@ def file_revert(params: FileRevertParams, ctx: StepContext) -> StepOutput:
 
 class ScriptParams(Params):
     host: Annotated[str, Ref("hosts")] = Field(description="A host declared in the runbook")
-    script: str = Field(description="A file under the runbook's `scripts/` folder")
+    script: LocalName = Field(description="A file under the runbook's `scripts/` folder")
     argv: list[str] = Field([], description="Arguments, passed as argv items (never a shell line)")
     expect: list[int] = Field([0], min_length=1, description="Accepted exit statuses")
     timeout: float = Field(600.0, gt=0, le=86400, description="Seconds the script may run")

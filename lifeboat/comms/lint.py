@@ -143,12 +143,12 @@ def lint(runbook: Runbook, path: Path) -> Iterator[Finding]:
         if not isinstance(step, NotifyStep):
             continue
         message = sample(runbook, step)
-        override = override_path(runbook, path, step.notify)
         readers = sorted(
             {(runbook.stakeholders[n].language, runbook.stakeholders[n].audience) for n in step.to}
         )
         for lang, audience in readers:
             try:
+                override = override_path(runbook, path, step.notify)
                 rendered = render(message, lang, audience, override=override)
             except CommsError as exc:
                 yield Finding(path, step.id, step.notify, lang, audience, str(exc))

@@ -64,12 +64,20 @@ _ENV = environment()
 
 
 def override_path(runbook: Runbook, runbook_path: Path | None, stage: Stage) -> Path | None:
-    """The runbook's own template for this stage, if it names one."""
+    """The runbook's own template for this stage, if it names one.
+
+    Raises ``CommsError`` when the file is a symlink leading out of the runbook's folder:
+    a message must not carry the orchestrator's files (the loader already refuses absolute
+    names and ``..``).
+    """
     name = runbook.comms.templates.get(stage)
     if name is None:
         return None
     base = runbook_path.parent if runbook_path is not None else Path.cwd()
-    return base / name
+    path = base / name
+    if not path.resolve().is_relative_to(base.resolve()):
+        raise CommsError(f"template {path} leads outside the runbook's folder {base}: refused")
+    return path
 
 
 def render(message: Message, lang: str, audience: str, *, override: Path | None = None) -> Rendered:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import subprocess
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from lifeboat.errors import Diagnostic, RunbookInvalid
 from lifeboat.registry import StepRegistry, default_registry
 from lifeboat.runbook.model import Runbook
 from lifeboat.runbook.semantics import Checker, kind_message
-from lifeboat.runbook.source import Source, parse
+from lifeboat.runbook.source import MAX_FILE_BYTES, Source, parse
 from lifeboat.runbook.validation_messages import model_keys, pydantic_diagnostics
 
 RUNBOOK_SUFFIXES = (".yaml", ".yml")
@@ -88,10 +89,17 @@ def load(
     """Read and fully validate one runbook; raise ``RunbookInvalid`` with every problem."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as stream:
+            # Never more than the limit: a 10 GB file or /dev/zero must not fill the memory.
+            raw = stream.read(MAX_FILE_BYTES + 1)
+            size = os.fstat(stream.fileno()).st_size
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise RunbookInvalid([Diagnostic(str(path), 1, 1, f"cannot read file: {reason}")]) from exc
+    if len(raw) > MAX_FILE_BYTES:
+        what = f"{size} bytes" if size > MAX_FILE_BYTES else "more than 1 MiB"
+        message = f"file is {what}; a runbook may be at most 1 MiB"
+        raise RunbookInvalid([Diagnostic(str(path), 1, 1, message)])
     return load_bytes(raw, path, registry=registry, params=params)
 
 

@@ -21,7 +21,7 @@ from pydantic import (
 )
 
 from lifeboat import secrets
-from lifeboat.runbook.types import Cron, Duration, Name, SemVer
+from lifeboat.runbook.types import Cron, Duration, LocalName, Name, SemVer
 
 
 class Strict(BaseModel):
@@ -253,7 +253,7 @@ class Comms(Strict):
         description="Promise an update this often: while the incident is open, the run sends "
         "an incident.update on time when no step did (messages announce the next one)",
     )
-    templates: dict[Stage, str] = Field(
+    templates: dict[Stage, LocalName] = Field(
         default_factory=dict,
         description="Stage -> template file (relative to the runbook) replacing the shipped one",
     )

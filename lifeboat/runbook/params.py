@@ -6,6 +6,7 @@ from typing import Any
 
 from lifeboat.errors import ParameterError
 from lifeboat.runbook.model import Parameter, ParameterType, Runbook
+from lifeboat.runbook.source import CONTROL
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
@@ -25,6 +26,8 @@ def parse_assignments(items: list[str]) -> dict[str, str]:
 def coerce(name: str, declared: Parameter, value: Any) -> Any:
     """A value given as text (CLI) or already typed (UI form), checked against its type."""
     kind = declared.type
+    if isinstance(value, str):
+        check_text(name, value)
     if isinstance(value, str) and kind is not ParameterType.string:
         value = _from_text(name, kind, value)
     if kind is ParameterType.number and isinstance(value, int) and not isinstance(value, bool):
@@ -41,6 +44,25 @@ def coerce(name: str, declared: Parameter, value: Any) -> Any:
         choices = ", ".join(map(str, declared.enum))
         raise ParameterError(f"parameter {name!r}: {value!r} is not one of {choices}")
     return value
+
+
+def check_text(name: str, text: str) -> None:
+    """Refuse what the loader refuses in a runbook: control characters (a NUL, a terminal
+    escape), and lone surrogates (``-p`` bytes that were not UTF-8, a JSON ``"\\ud800"``),
+    which no journal, command line or message can carry."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = ord(text[exc.start])
+        raise ParameterError(
+            f"parameter {name!r}: the value is not valid text (U+{bad:04X} at character "
+            f"{exc.start + 1}; give it in UTF-8)"
+        ) from None
+    if control := CONTROL.search(text):
+        raise ParameterError(
+            f"parameter {name!r}: the value holds the control character "
+            f"U+{ord(control.group()):04X} at character {control.start() + 1}"
+        )
 
 
 def _from_text(name: str, kind: ParameterType, text: str) -> Any:

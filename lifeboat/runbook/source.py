@@ -13,17 +13,22 @@ duplicate keys are reported, not silently overwritten).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 from lifeboat.errors import Diagnostic, RunbookInvalid
-from lifeboat.runbook.yaml12 import UnsupportedTag, resolve_scalar
+from lifeboat.runbook.yaml12 import ScalarError, resolve_scalar
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_NODES = 100_000  # a real runbook has a few hundred; an alias bomb has billions
 MAX_DEPTH = 64
+#: What YAML refuses raw in a file, refused here when a double-quoted escape writes it
+#: (``"\0"``, ``"\e"``, ``"\x1b"``): a NUL truncates a C string (sshd drops a command
+#: with one), an escape sequence rewrites the terminal that prints a plan or a diagnostic.
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f]")
 
 Path = tuple[str | int, ...]
 Position = tuple[int, int]  # 1-based line and column
@@ -153,9 +158,16 @@ def _node_of(path: str, event: Any, anchors: dict[str, _Node]) -> _Node | None:
             raise _fail_at(path, _mark(event), f"undefined alias '*{event.anchor}'")
         return anchors[event.anchor]
     if isinstance(event, yaml.ScalarEvent):
+        if control := CONTROL.search(event.value):
+            raise _fail_at(
+                path,
+                _mark(event),
+                f"a value holds the control character U+{ord(control.group()):04X} "
+                "(an escape such as \\0 or \\e): runbooks hold printable text",
+            )
         try:
             value = resolve_scalar(event.value, event.tag, plain=event.implicit[0])
-        except UnsupportedTag as exc:
+        except ScalarError as exc:  # an unsupported tag, an integer too long
             raise _fail_at(path, _mark(event), str(exc)) from exc
         node = _Node(
             "scalar", _mark(event), value, plain_merge_key=event.value == "<<" and event.implicit[0]
@@ -177,7 +189,8 @@ class _Walker:
         self.source = source
         self.nodes = 0
 
-    def plain(self, node: _Node, loc: Path) -> Any:
+    def _count(self, node: _Node) -> None:
+        """Count one more value copied out (merged mappings too: ``<<`` can bomb as well)."""
         self.nodes += 1
         if self.nodes > MAX_NODES:
             raise _fail_at(
@@ -185,6 +198,9 @@ class _Walker:
                 node.position,
                 f"document expands to more than {MAX_NODES} values (a YAML alias bomb?)",
             )
+
+    def plain(self, node: _Node, loc: Path) -> Any:
+        self._count(node)
         if len(loc) > MAX_DEPTH:  # aliases can nest deeper than the text does
             raise _fail_at(
                 self.source.path, node.position, f"nested deeper than {MAX_DEPTH} levels"
@@ -196,7 +212,8 @@ class _Walker:
             return [self.plain(item, (*loc, i)) for i, item in enumerate(node.value)]
         return node.value
 
-    def _mapping(self, node: _Node, loc: Path) -> dict[Any, Any]:
+    def _mapping(self, node: _Node, loc: Path, merging: tuple[_Node, ...] = ()) -> dict[Any, Any]:
+        """``merging``: the mappings whose ``<<`` led here (a merge chain, outermost first)."""
         pairs = list(zip(node.value[::2], node.value[1::2], strict=True))
         # '<<: *base' first, so that explicit keys override merged ones, positions included.
         merged: dict[Any, Any] = {}
@@ -207,7 +224,18 @@ class _Walker:
                         raise _fail_at(
                             self.source.path, source_node.position, "'<<' merges mappings only"
                         )
-                    for key, value in self._mapping(source_node, loc).items():
+                    if source_node is node or source_node in merging:
+                        raise _fail_at(
+                            self.source.path, key_node.position, "'<<' merges a mapping into itself"
+                        )
+                    if len(merging) >= MAX_DEPTH:
+                        raise _fail_at(
+                            self.source.path,
+                            key_node.position,
+                            f"'<<' merges nested deeper than {MAX_DEPTH} levels",
+                        )
+                    self._count(source_node)
+                    for key, value in self._mapping(source_node, loc, (*merging, node)).items():
                         merged.setdefault(key, value)
         out: dict[Any, Any] = {}
         for key_node, value_node in pairs:

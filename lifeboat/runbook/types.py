@@ -16,6 +16,9 @@ from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, Wi
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w)")
 DURATION_PATTERN = r"^(\d+(ms|s|m|h|d|w))+$"
+#: The longest duration a runbook may write: a century (36500d). Longer ones overflow
+#: ``timedelta`` or, as timeouts, the waits of ``threading``; no recovery plan needs them.
+MAX_DURATION = timedelta(days=36500)
 
 
 def parse_duration(text: object) -> timedelta:
@@ -28,8 +31,14 @@ def parse_duration(text: object) -> timedelta:
             f"invalid duration {text!r}: use a number and a unit (ms, s, m, h, d, w), "
             "e.g. 90s, 30m, 26h, 1h30m"
         )
-    seconds = sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
-    return timedelta(seconds=seconds)
+    try:
+        seconds = sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
+        value: timedelta | None = timedelta(seconds=seconds)
+    except (ValueError, OverflowError):  # more digits than int() reads, or than timedelta holds
+        value = None
+    if value is None or value > MAX_DURATION:
+        raise ValueError(f"duration {text!r} is too long: at most 36500d (a century)")
+    return value
 
 
 def format_duration(value: timedelta) -> str:
@@ -99,3 +108,20 @@ Cron = Annotated[
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
 # Step names, hosts, sites, backups, stakeholders, parameters: letters, digits, '_' and '-'.
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
+
+
+def _local_name(name: str) -> str:
+    if not name or "\0" in name or name.startswith("/") or ".." in name.split("/"):
+        raise ValueError(
+            f"unsafe file name {name!r}: name a file inside the runbook's folder "
+            "(relative, no '..' component)"
+        )
+    return name
+
+
+#: A file of the runbook's own folder (``scripts/``, ``files/``, a message template), named
+#: relative to it: an absolute name or a ``..`` component is a validation error, so that
+#: a runbook cannot read the orchestrator's files (``/etc/shadow``, ``~/.aws/credentials``)
+#: into a host or a message. A symlink leading out of the folder can only be seen when the
+#: file is read; the readers refuse it then.
+LocalName = Annotated[str, AfterValidator(_local_name)]

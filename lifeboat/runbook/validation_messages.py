@@ -12,6 +12,10 @@ from lifeboat.errors import Diagnostic
 from lifeboat.runbook.model import STEP_KINDS
 from lifeboat.runbook.source import Path, Source
 
+#: "Did you mean" hints per pass: each compares a name with every candidate, so a file of
+#: thousands of unknown names (generated, or hostile) would take minutes to validate.
+MAX_SUGGESTIONS = 20
+
 
 def dotted(loc: Path) -> str:
     """``('steps', 2, 'with', 'url')`` -> ``steps[2].with.url``."""
@@ -77,6 +81,7 @@ def pydantic_diagnostics(
     ``prefix`` places a sub-document (a step's ``with:``); ``skip`` names top-level keys
     whose errors are deferred; ``kind_message(raw_step)`` explains a step with no kind.
     """
+    hints = 0
     for error in exc.errors(include_url=False):
         inner = tuple(error["loc"])
         if skip and inner and inner[0] in skip:
@@ -85,7 +90,10 @@ def pydantic_diagnostics(
         kind = error["type"]
         if kind == "extra_forbidden":
             key = str(loc[-1])
-            hint = difflib.get_close_matches(key, sorted(known_keys or ()), n=1)
+            hint = []
+            if hints < MAX_SUGGESTIONS:
+                hints += 1
+                hint = difflib.get_close_matches(key, sorted(known_keys or ()), n=1)
             suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
             where = f" in {dotted(loc[:-1])}" if loc[:-1] else ""
             yield source.diagnostic(loc, f"unknown key '{key}'{where}{suggestion}", key=True)

@@ -20,10 +20,26 @@ _FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?
 _INF = re.compile(r"^[-+]?\.(?:inf|Inf|INF)$")
 _NAN = re.compile(r"^\.(?:nan|NaN|NAN)$")
 _TAG = "tag:yaml.org,2002:"
+#: Digits an integer may have: a port or a count needs a few; Python refuses to convert
+#: decimal text beyond 4300 digits (with a ValueError of its own), and nothing needs more.
+MAX_INT_DIGITS = 100
 
 
-class UnsupportedTag(ValueError):
+class ScalarError(ValueError):
+    """A scalar the loader will not turn into a value (our message, positioned by the caller)."""
+
+
+class UnsupportedTag(ScalarError):
     """An explicit tag other than the core schema's (``!!python/object`` and friends)."""
+
+
+def _integer(text: str, base: int) -> int:
+    digits = text.lstrip("+-")
+    if len(digits) > MAX_INT_DIGITS:
+        raise ScalarError(
+            f"integer of {len(digits)} digits: a runbook number has at most {MAX_INT_DIGITS}"
+        )
+    return int(text if base == 10 else text[2:], base)
 
 
 def resolve_scalar(text: str, tag: str | None, *, plain: bool) -> Any:
@@ -42,9 +58,9 @@ def resolve_scalar(text: str, tag: str | None, *, plain: bool) -> Any:
 
 _PLAIN: list[tuple[re.Pattern[str], Callable[[str], Any]]] = [
     (_NULL, lambda _: None),
-    (_INT, int),
-    (_OCT, lambda t: int(t[2:], 8)),
-    (_HEX, lambda t: int(t[2:], 16)),
+    (_INT, lambda t: _integer(t, 10)),
+    (_OCT, lambda t: _integer(t, 8)),
+    (_HEX, lambda t: _integer(t, 16)),
     (_FLOAT, float),
     (_INF, lambda t: float("-inf") if t.startswith("-") else float("inf")),
     (_NAN, lambda _: float("nan")),

@@ -119,7 +119,12 @@ def test_file_put_of_a_new_file_is_undone_by_removing_it(ctx: Ctx, tmp_path: Pat
 
 
 def test_local_files_outside_the_runbook_folder_are_refused(ctx: Ctx, tmp_path: Path) -> None:
-    params = FilePutParams(host="web-b", path=str(tmp_path / "x"), source="../../etc/passwd")
+    with pytest.raises(ValidationError, match=r"unsafe file name '\.\./\.\./etc/passwd'"):
+        FilePutParams(host="web-b", path=str(tmp_path / "x"), source="../../etc/passwd")
+    # The run-time guard as well (it also catches a symlink leading out of the folder).
+    params = FilePutParams.model_construct(
+        host="web-b", path=str(tmp_path / "x"), source="../../etc/passwd", content=None
+    )
     with pytest.raises(StepError, match=r"is outside .*: refused"):
         file_put(params, ctx)
 
