@@ -37,7 +37,7 @@ from lifeboat.registry import default_registry
 from lifeboat.resume import check_same_plan, load_prior
 from lifeboat.runbook import load
 from lifeboat.runbook.model import ActionStep, ApprovalStep
-from lifeboat.runbook.params import resolve
+from lifeboat.runbook.params import check_text, resolve
 from lifeboat.settings import Settings
 
 FLOW_NAME = "lifeboat-runbook"
@@ -126,6 +126,8 @@ def build_context(
     loaded = load(runbook_path, registry=registry, params=values)
     install_secrets(loaded.runbook)  # before the redactor: it must know the blocks' values
     secrets.refuse_in_parameters(values, settings.secret_values())  # before any journal
+    for name, text in (("reason", reason), ("incident", incident), ("detected_at", detected_at)):
+        check_text(name, text)  # a form in the UI submits what it likes
     redactor = Redactor(settings.secret_values())
     journal_path = settings.runs_dir / run_id / "journal.jsonl"
     return RunContext(

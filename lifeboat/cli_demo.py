@@ -17,7 +17,7 @@ def demo(
     ] = None,
 ) -> None:
     """Lose a datacenter and recover, end to end, on the sandbox: backups verified, the
-    Strasbourg trap flagged, failover live, customers told, review written (about 2 min).
+    Strasbourg trap flagged, failover live, customers told, review written (about 30 s).
     The sandbox stays up afterwards; `lifeboat sandbox down` stops it."""
     from lifeboat.demo.story import DemoError, run_demo, runbooks_folder
     from lifeboat.demo.summary import summary

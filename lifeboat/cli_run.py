@@ -18,7 +18,7 @@ from rich.table import Table
 
 from lifeboat import follow
 from lifeboat.console import EXIT_FAILED, EXIT_INVALID, EXIT_OK, err, fail, load_for_run, out
-from lifeboat.errors import LifeboatError
+from lifeboat.errors import LifeboatError, ParameterError
 from lifeboat.journal import Entry, read
 from lifeboat.settings import Settings
 
@@ -61,6 +61,7 @@ def run(
         fail("give a RUNBOOK to run, or --resume RUN", EXIT_INVALID)
     else:
         _, given, _ = load_for_run(runbook, param or [], mode)
+    _check_run_text(reason=reason, incident=incident)
 
     from lifeboat import server
 
@@ -100,6 +101,17 @@ def run(
     out.print(_summary(outcome))
     out.print(f"journal: {outcome.journal}")
     raise typer.Exit(EXIT_OK if outcome.status == "succeeded" else EXIT_FAILED)
+
+
+def _check_run_text(**values: str) -> None:
+    """--reason and --incident are journaled and shown like parameters: same rules."""
+    from lifeboat.runbook.params import check_text
+
+    try:
+        for name, value in values.items():
+            check_text(f"--{name}", value)
+    except ParameterError as exc:
+        fail(str(exc), EXIT_INVALID)
 
 
 def _resumable(run_id: str, runbook: Path | None, param: list[str] | None) -> Path:

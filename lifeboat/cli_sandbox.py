@@ -26,10 +26,24 @@ def sandbox_dir(settings: Settings) -> Path:
 
 
 def up(directory: Path, *, prefect: bool = False) -> None:
-    state = keeper.start(directory, prefect=prefect)
+    keeper.start(directory, prefect=prefect)
     err.print(f"sandbox up in {directory}; to use it:")
-    for name, value in state.env.items():
-        out.print(f"export {name}={shlex.quote(value)}", markup=False)  # for eval "$(...)"
+    exports(directory)
+
+
+def exports(directory: Path) -> None:
+    """The running sandbox's variables as ``export`` lines for ``eval "$(...)"``, its
+    Prefect server's API included; nothing is started or restarted (a site the demo
+    burned stays burned)."""
+    state = read_state(directory)
+    variables = dict(state.env)
+    ui = next((s.url for s in state.services if s.name == keeper.PREFECT), None)
+    if ui is not None:
+        variables["PREFECT_API_URL"] = f"{ui}/api"
+    for name, value in variables.items():
+        out.print(
+            f"export {name}={shlex.quote(value)}", markup=False
+        )  # for eval "$(...)"  # for eval "$(...)"
 
 
 def down(directory: Path) -> None:
@@ -77,7 +91,7 @@ def seed_runbooks(directory: Path, paths: list[Path]) -> None:
 
 
 def sandbox_command(
-    action: Annotated[str, typer.Argument(help="up, down, status or seed")],
+    action: Annotated[str, typer.Argument(help="up, down, status, env or seed")],
     runbooks: Annotated[
         list[Path] | None, typer.Argument(help="seed: runbook files or folders (./runbooks)")
     ] = None,
@@ -89,15 +103,16 @@ def sandbox_command(
         ),
     ] = False,
 ) -> None:
-    """Start, stop, show or seed the local sandbox: S3 (two regions), sshd sites, SMTP, webhooks.
+    """Start, stop, show or seed the local sandbox: S3 (two regions), sshd sites, SMTP, webhooks;
+    ``env`` prints the running one's variables (``eval "$(lifeboat sandbox env)"``).
 
     ``seed`` builds what the runbooks declare: backup buckets with nightly dumps in their
     regions, and SSH aliases from each host's address to a sandbox sshd site.
     """
     directory = sandbox_dir(Settings())
-    actions = {"up": up, "down": down, "status": show}
+    actions = {"up": up, "down": down, "status": show, "env": exports}
     if action not in (*actions, "seed"):
-        fail(f"unknown action {action!r}: use up, down, status or seed", EXIT_INVALID)
+        fail(f"unknown action {action!r}: use up, down, status, env or seed", EXIT_INVALID)
     if runbooks and action != "seed":
         fail(f"{action} takes no runbook arguments", EXIT_INVALID)
     if prefect and action != "up":

@@ -444,15 +444,20 @@ class DemoRun:
         return next(s.details[key] for s in self.state.services if s.name == name)
 
 
+def demo_cli_env(home: Path) -> dict[str, str]:
+    """This process's environment without PREFECT_API_*, for a CLI working in ``home``."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_API")}
+    env |= {"LIFEBOAT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env["COLUMNS"] = "400"  # the summary's URLs and paths on one line each, as a wide terminal
+    return env
+
+
 def demo_cli(
     home: Path, *args: str, auth: str = "", extra: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """The CLI as ``make demo`` runs it, for ``home``: no PREFECT_API_* of the caller's;
     ``extra``: more variables (a sandbox's, to run a runbook on it)."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_API")}
-    env |= extra or {}
-    env |= {"LIFEBOAT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    env["COLUMNS"] = "400"  # the summary's URLs and paths on one line each, as a wide terminal
+    env = demo_cli_env(home) | (extra or {})
     if auth:
         env["LIFEBOAT_PREFECT_API_AUTH_STRING"] = auth
     return subprocess.run(

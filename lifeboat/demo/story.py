@@ -100,6 +100,7 @@ def run_demo(console: Console, settings: Settings, runbooks: Path) -> Story:
     _trap(story)
     _fire(story)
     _failover(story, runbooks / FAILOVER)
+    story.chapter(7, "The summary")
     return story
 
 
@@ -131,7 +132,7 @@ def _use(world: w.World, settings: Settings) -> None:
     os.environ.pop("PREFECT_API_AUTH_STRING", None)  # a production credential stays home
     server.use_auth(settings)  # the sandbox server's own, when LIFEBOAT_ sets one
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
-    os.environ["LIFEBOAT_AUDIT_OFFSITE_URI"] = f"s3://{w.AUDIT_BUCKET}/journals/"
+    os.environ["LIFEBOAT_AUDIT_OFFSITE_URI"] = w.AUDIT_URI
     os.environ["LIFEBOAT_HOME"] = str(settings.home)
     # Prefect's own lines on the terminal (every step's, the tracebacks of the failures the
     # story expects) would drown the story; they all still reach the API: the UI shows every

@@ -86,8 +86,9 @@ def _journal(story: Story, failover: RunOutcome) -> str:
         f"intact, {check.entries} entries, signed" if check.ok else f"NOT intact: {check.problem}"
     )
     return (
-        f"{failover.journal}: {state}; write-once copy in s3://{w.AUDIT_BUCKET}/journals/ "
-        f"(lifeboat audit verify {failover.run_id} --against-offsite)"
+        f"{failover.journal}: {state}; write-once copy in s3://{w.AUDIT_BUCKET}/journals/\n"
+        f'check both: eval "$(lifeboat sandbox env)"; LIFEBOAT_AUDIT_OFFSITE_URI={w.AUDIT_URI} '
+        f"lifeboat audit verify {failover.run_id} --against-offsite"
     )
 
 

@@ -33,6 +33,7 @@ TRAP_REAL_REGION = "sbg"
 #: Where the journals' write-once copies go: Roubaix, neither of the two sites.
 AUDIT_BUCKET = "lifeboat-audit-rbx"
 AUDIT_REGION = "rbx"
+AUDIT_URI = f"s3://{AUDIT_BUCKET}/journals/"
 SSH_TIMEOUT_S = 30
 
 

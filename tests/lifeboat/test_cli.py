@@ -183,3 +183,13 @@ def test_plan_marks_irreversible_steps_and_recorded_undos(tmp_path: Path) -> Non
         "IRREVERSIBLE: no rollback"
     )
     assert "rollback: the undo the action records when it runs" in lines[-1]
+
+
+def test_run_refuses_a_reason_with_a_terminal_escape_before_starting_anything() -> None:
+    result = lifeboat("run", "runbooks/backup-drill.yaml", "--reason", "fire\x1b[2J")
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        "Error: parameter '--reason': the value holds the control character U+001B at character 5"
+    )
+    assert "Prefect API" not in result.stdout  # refused before any server was asked for
+    assert_no_traceback(result)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -18,13 +19,13 @@ import httpx
 from lifeboat.audit import integrity
 from lifeboat.sandbox.process import pid_alive
 from lifeboat.settings import Settings
-from tests.conftest import DemoRun, demo_cli
+from tests.conftest import LIFEBOAT_CLI, DemoRun, demo_cli, demo_cli_env
 
 
 def test_the_story_is_told_in_order_and_ends_with_the_summary(demo_run: DemoRun) -> None:
     out = demo_run.result.stdout
     chapters = [f"{n}/7" for n in range(1, 8) if f"{n}/7" in out]
-    assert chapters == [f"{n}/7" for n in range(1, 7)]  # 7 is the summary table
+    assert chapters == [f"{n}/7" for n in range(1, 8)]
     assert "drill passed" in out and "flagged" in out and "failover done" in out
     for row in ("RTO", "RPO", "review", "status page", "mails", "Prefect UI", "stop"):
         assert row in out, row
@@ -99,6 +100,27 @@ def test_the_runs_are_in_the_prefect_server_the_summary_names(demo_run: DemoRun)
     assert f"{ui}/runs/flow-run/{run_id}" in demo_run.result.stdout
     answer = httpx.get(f"{ui}/api/flow_runs/{run_id}", timeout=10, auth=demo_run.api_auth)
     assert answer.status_code == 200 and answer.json()["state_type"] == "COMPLETED"
+
+
+def test_the_summary_s_command_verifies_the_journal_and_its_write_once_copy(
+    demo_run: DemoRun,
+) -> None:
+    """What the summary tells a newcomer to type works as typed, in a plain shell."""
+    line = next(x for x in demo_run.result.stdout.splitlines() if "audit verify" in x)
+    command = line[line.index("eval") :].split("│")[0].strip()
+    shell = subprocess.run(
+        ["sh", "-c", command.replace("lifeboat ", f"{LIFEBOAT_CLI} ")],
+        env={
+            **demo_cli_env(demo_run.home),
+            "LIFEBOAT_PREFECT_API_AUTH_STRING": demo_run.auth_string,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert shell.returncode == 0, shell.stdout + shell.stderr
+    assert shell.stdout.startswith("intact and off-site: run ")
 
 
 def test_sandbox_down_stops_every_service_the_demo_started(demo_run: DemoRun) -> None:
