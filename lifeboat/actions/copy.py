@@ -5,6 +5,10 @@ before A serves again. Hosts never get credentials for each other: the orchestra
 over one SFTP session and writes over the other. Each file is proven end to end: the
 source host hashes it, the destination host hashes what landed, and only equal hashes let
 it replace the destination file (kept aside for the rollback).
+
+The names come from the source host, which is not trusted with the destination's paths:
+a name that is empty, ``.`` or ``..``, or holds ``/`` or NUL (no SFTP server lists one, a
+hostile or broken one can) is refused and reported, never joined into a path.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 import secrets
+from collections.abc import Iterable
 from typing import Annotated
 
 from pydantic import Field
@@ -21,6 +26,9 @@ from lifeboat.actions.files import revert_undo
 from lifeboat.errors import StepError
 from lifeboat.registry import Params, Ref, StepContext, StepOutput, registry
 from lifeboat.remote import Remote, RemotePath
+
+#: Refused names shown in a step's summary and evidence (a host can list thousands).
+MAX_REFUSED_SHOWN = 20
 
 
 class CopyParams(Params):
@@ -36,12 +44,16 @@ class CopyParams(Params):
 def file_copy(params: CopyParams, ctx: StepContext) -> StepOutput:
     """Copy files between hosts, each hash-proven on both; undo: the previous files back."""
     source, dest = Remote.of(ctx, params.from_host), Remote.of(ctx, params.to_host)
-    found = sftp.listdir(source.pool, source.target, params.from_dir)
+    found, refused = safe_files(sftp.listdir(source.pool, source.target, params.from_dir))
     chosen = [f for f in found if fnmatch.fnmatchcase(f.name, params.pattern)]
     chosen = chosen[: params.newest] if params.newest else chosen
+    refusal = _refusal(params.from_host, refused) if refused else ""
+    if refusal:
+        ctx.log(refusal)
     if not chosen:
         raise StepError(
-            f"no file matching {params.pattern!r} in {params.from_dir}",
+            f"no file matching {params.pattern!r} in {params.from_dir}"
+            + (f" ({refusal})" if refusal else ""),
             target=params.from_host,
             code="data.missing",
         )
@@ -76,8 +88,13 @@ def file_copy(params: CopyParams, ctx: StepContext) -> StepOutput:
     return StepOutput(
         summary=f"copied {len(rows)} file{'s' * (len(rows) != 1)} ({total:,} bytes) from "
         f"{params.from_host}:{params.from_dir} to {params.to_host}:{params.to_dir}, "
-        "sha256 equal on both hosts",
-        evidence={"files": rows, **params.model_dump()},
+        "sha256 equal on both hosts" + (f"; {refusal}" if refusal else ""),
+        evidence={
+            "files": rows,
+            "refused_names": _shown(refused),
+            "refused_count": len(refused),
+            **params.model_dump(),
+        },
         undo=revert_undo(params.to_host, written),
     )
 
@@ -88,3 +105,38 @@ def _put_back(dest: Remote, written: list[tuple[str, str | None]]) -> None:
             dest.succeeds(["rm", "-f", "--", path])
         else:
             dest.succeeds(["mv", "-f", "--", backup, path])
+
+
+def unsafe_name(name: str) -> bool:
+    """Whether a listed file name must not be joined into a path: empty, ``.``, ``..``,
+    or holding ``/`` or NUL (it would name the folder itself, or lead out of it)."""
+    return name in ("", ".", "..") or "/" in name or "\0" in name
+
+
+def safe_files(listed: Iterable[sftp.RemoteFile]) -> tuple[list[sftp.RemoteFile], list[str]]:
+    """The listed files whose names are safe (in order), and the refused names."""
+    safe: list[sftp.RemoteFile] = []
+    refused: list[str] = []
+    for item in listed:
+        if unsafe_name(item.name):
+            refused.append(item.name)
+        else:
+            safe.append(item)
+    return safe, refused
+
+
+def _shown(names: list[str]) -> list[str]:
+    """The first refused names, quoted (``repr``: a NUL or a terminal escape shown, not
+    sent to a journal, a message or a terminal as it is)."""
+    return [repr(name) for name in names[:MAX_REFUSED_SHOWN]]
+
+
+def _refusal(host: str, refused: list[str]) -> str:
+    shown = ", ".join(_shown(refused))
+    more = (
+        f" and {len(refused) - MAX_REFUSED_SHOWN} more" if len(refused) > MAX_REFUSED_SHOWN else ""
+    )
+    return (
+        f"refused {len(refused)} unsafe file name{'s' * (len(refused) != 1)} listed by "
+        f"{host} (empty, '.', '..', or holding '/' or NUL): {shown}{more}"
+    )

@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from lifeboat.actions.copy import CopyParams, file_copy
+from lifeboat import sftp
+from lifeboat.actions.copy import CopyParams, file_copy, safe_files, unsafe_name
 from lifeboat.actions.files import FileRevertParams, file_revert
 from lifeboat.errors import StepError
 from lifeboat.runbook.model import Runbook
@@ -82,3 +84,50 @@ def test_nothing_to_copy_is_missing_data(ctx: RunbookContext) -> None:
     with pytest.raises(StepError, match="no file matching") as info:
         file_copy(params, ctx)
     assert info.value.code == "data.missing"
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "../x", "a/b", "/etc/passwd", "a\0b", "x/.."])
+def test_unsafe_listed_names(name: str) -> None:
+    assert unsafe_name(name)
+
+
+@pytest.mark.parametrize("name", ["db.sql.gz", ".hidden", "..gz", "a..b", "a\\b", "é t"])
+def test_safe_listed_names(name: str) -> None:
+    assert not unsafe_name(name)
+
+
+def test_safe_files_keeps_the_order_and_names_the_refused() -> None:
+    listed = [sftp.RemoteFile(n, 1, 0.0) for n in ("new", "../up", "mid", "a/b", "", "old")]
+    safe, refused = safe_files(listed)
+    assert [f.name for f in safe] == ["new", "mid", "old"]
+    assert refused == ["../up", "a/b", ""]
+
+
+def test_names_from_a_hostile_listing_are_refused_and_reported(
+    ctx: RunbookContext, clean_sites: SshdSites, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a_data = clean_sites["site-a"].root / "app" / "data"
+    b_data = clean_sites["site-b"].root / "app" / "data"
+    (a_data / "in").mkdir()
+    (a_data / "in" / "db.sql.gz").write_bytes(b"dump")
+    (a_data / "escape.sql.gz").write_bytes(b"must stay on A")
+    real = sftp.listdir
+
+    def hostile(pool: Any, target: Any, path: str) -> list[sftp.RemoteFile]:
+        extra = [sftp.RemoteFile(n, 1, 9e9) for n in ("../escape.sql.gz", "x/../../y", "..")]
+        return extra + real(pool, target, path)
+
+    monkeypatch.setattr(sftp, "listdir", hostile)  # as copy.py reads it
+    params = CopyParams(
+        from_host="web-a", from_dir="app/data/in", to_host="web-b", to_dir="app/data/out"
+    )
+    output = file_copy(params, ctx)
+    assert sorted(p.name for p in b_data.iterdir()) == ["out"]
+    assert [p.name for p in (b_data / "out").iterdir()] == ["db.sql.gz"]
+    assert output.summary.endswith(
+        "; refused 3 unsafe file names listed by web-a (empty, '.', '..', or holding '/' or NUL): "
+        "'../escape.sql.gz', 'x/../../y', '..'"
+    )
+    assert output.evidence["refused_names"] == ["'../escape.sql.gz'", "'x/../../y'", "'..'"]
+    assert output.evidence["refused_count"] == 3
+    assert [row["file"] for row in output.evidence["files"]] == ["db.sql.gz"]

@@ -5,10 +5,16 @@ HEADER in conftest is 16 lines long, so the first step given to ``with_steps`` i
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from lifeboat.comms.render import CommsError, override_path
+from lifeboat.runbook import LoadedRunbook
+from lifeboat.runbook.model import Stage
+from tests.conftest import HEADER
 
 Steps = Callable[[str], Path]
 Write = Callable[..., Path]
@@ -346,8 +352,6 @@ def test_invalid_name(write: Write, errors_of: Errors) -> None:
 
 
 def test_a_channel_may_reference_only_secrets(write: Write, errors_of: Errors) -> None:
-    from tests.conftest import HEADER
-
     text = HEADER.replace('"json://127.0.0.1:9/hook"', '"json://h/${{ params.path }}"')
     path = write(text + "  - {id: a, check: tcp.open, with: {host: h, port: 1}}\n")
     line = text.splitlines().index('  oncall: {channels: ["json://h/${{ params.path }}"]}') + 1
@@ -370,4 +374,232 @@ def test_an_irreversible_action_needs_an_approval_before_it(
     assert only(errors_of(path)) == (
         f"{at(path, 19, 'ssh.run')}: error: ssh.run cannot be undone and has no rollback: an "
         "approval step must come before it (in its needs, directly or through other steps)"
+    )
+
+
+def test_escaped_control_character(with_steps: Steps, errors_of: Errors) -> None:
+    path = with_steps(
+        '  - {id: a, title: "bell\\e[2J", check: tcp.open, with: {host: h, port: 1}}\n'
+    )
+    where = at(path, 17, '"bell')
+    assert only(errors_of(path)) == (
+        f"{where}: error: a value holds the control character U+001B "
+        "(an escape such as \\0 or \\e): runbooks hold printable text"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "column"),
+    [("base: &b {<<: *b}", 11), ("base: &a {<<: &b {<<: *a}}", 19)],
+    ids=["itself", "through-another"],
+)
+def test_merge_into_itself(write: Write, errors_of: Errors, text: str, column: int) -> None:
+    path = write(f"id: x\n{text}\n")
+    assert only(errors_of(path)) == f"{path}:2:{column}: error: '<<' merges a mapping into itself"
+
+
+def test_merges_nested_too_deep(write: Write, errors_of: Errors) -> None:
+    chain = [f"m{i}: &m{i} {{<<: *m{i - 1}}}" for i in range(1, 66)]  # m65 merges 65 deep
+    path = write("\n".join(["id: x", "m0: &m0 {k: v}", *chain]) + "\n")
+    assert only(errors_of(path)) == (
+        f"{at(path, 3, '<<')}: error: '<<' merges nested deeper than 64 levels"
+    )
+
+
+def test_merge_bomb_counts_toward_the_value_limit(write: Write, errors_of: Errors) -> None:
+    # Empty mappings merged into each other: no value to copy, but 10**6 merges to walk
+    # for a file of 8 lines. Each merge counts as a value.
+    levels = [f"m{i}: &m{i} {{<<: [{', '.join([f'*m{i - 1}'] * 10)}]}}" for i in range(1, 7)]
+    path = write("\n".join(["id: x", "m0: &m0 {}", *levels]) + "\n")
+    started = time.perf_counter()
+    errors = errors_of(path)
+    assert time.perf_counter() - started < 5, "a merge bomb must be refused, not walked"
+    assert only(errors) == (
+        f"{at(path, 2, '&m0')}: error: document expands to more than 100000 values "
+        "(a YAML alias bomb?)"
+    )
+
+
+@pytest.mark.parametrize(("digits", "count"), [("1" * 101, 101), ("0x" + "f" * 101, 103)])
+def test_integer_with_too_many_digits(
+    with_steps: Steps, errors_of: Errors, digits: str, count: int
+) -> None:
+    path = with_steps(f"  - {{id: a, check: tcp.open, with: {{host: h, port: {digits}}}}}\n")
+    assert only(errors_of(path)) == (
+        f"{at(path, 17, digits)}: error: integer of {count} digits: a runbook number has at "
+        "most 100"
+    )
+
+
+@pytest.mark.parametrize("value", ["36501d", "99999999999999999999w", "9" * 5000 + "s"])
+def test_duration_too_long(with_steps: Steps, errors_of: Errors, value: str) -> None:
+    path = with_steps(
+        f"  - {{id: a, timeout: {value}, check: tcp.open, with: {{host: h, port: 1}}}}\n"
+    )
+    assert only(errors_of(path)) == (
+        f"{path}:17:22: error: steps[0].timeout: duration '{value}' is too long: "
+        "at most 36500d (a century)"
+    )
+
+
+def test_unknown_time_zone_too_long_for_a_file_name(write: Write, errors_of: Errors) -> None:
+    zone = "Europe/" + "P" * 300  # the system refuses the name (OSError), not a lookup
+    path = write(
+        "id: x\nversion: 1.0.0\ntitle: t\nowner: o\n"
+        f"drill: {{schedule: '0 3 * * 1', timezone: {zone}}}\n"
+        "steps:\n  - {id: a, check: tcp.open, with: {host: h, port: 1}}\n"
+    )
+    assert only(errors_of(path)) == f"{at(path, 5, 'Europe/')}: error: unknown time zone '{zone}'"
+
+
+def test_file_over_one_mebibyte_is_not_read_whole(tmp_path: Path, errors_of: Errors) -> None:
+    path = tmp_path / "big.yaml"
+    path.write_bytes(b"id: x\n" + b"# padding\n" * 300_000)  # 3 MB: only 1 MiB + 1 is read
+    size = path.stat().st_size
+    assert only(errors_of(path)) == (
+        f"{path}:1:1: error: file is {size} bytes; a runbook may be at most 1 MiB"
+    )
+
+
+def test_endless_file_is_refused_after_one_mebibyte(errors_of: Errors) -> None:
+    path = Path("/dev/zero")  # its size says 0: the bytes read tell
+    if not path.exists():
+        pytest.skip("no /dev/zero here")
+    assert only(errors_of(path)) == (
+        f"{path}:1:1: error: file is more than 1 MiB; a runbook may be at most 1 MiB"
+    )
+
+
+UNSAFE = "name a file inside the runbook's folder (relative, no '..' component)"
+
+
+@pytest.mark.parametrize("script", ["../x.sh", "/etc/shadow", "scripts/../../x.sh"])
+def test_script_outside_the_runbook_folder(
+    with_steps: Steps, errors_of: Errors, script: str
+) -> None:
+    path = with_steps(
+        "  - {id: ask, approval: {prompt: go?}}\n"
+        "  - {id: a, needs: [ask], action: ssh.script,"
+        f" with: {{host: web-a, script: {script}}}}}\n"
+    )
+    assert only(errors_of(path)) == (
+        f"{at(path, 18, script)}: error: steps[1].with.script: unsafe file name "
+        f"'{script}': {UNSAFE}"
+    )
+
+
+def test_put_source_outside_the_runbook_folder(with_steps: Steps, errors_of: Errors) -> None:
+    path = with_steps(
+        "  - {id: a, action: file.put, with: {host: web-a, path: /tmp/x, source: ../../k}}\n"
+    )
+    assert only(errors_of(path)) == (
+        f"{at(path, 17, '../../k')}: error: steps[0].with.source: unsafe file name "
+        f"'../../k': {UNSAFE}"
+    )
+
+
+def test_template_outside_the_runbook_folder(write: Write, errors_of: Errors) -> None:
+    text = HEADER.replace("steps:\n", "comms: {templates: {incident.opened: /etc/t.j2}}\nsteps:\n")
+    path = write(text + "  - {id: a, check: tcp.open, with: {host: h, port: 1}}\n")
+    assert only(errors_of(path)) == (
+        f"{at(path, 16, '/etc')}: error: comms.templates.incident.opened: unsafe file name "
+        f"'/etc/t.j2': {UNSAFE}"
+    )
+
+
+def test_template_symlink_leading_out_of_the_runbook_folder(
+    tmp_path: Path, write: Write, loads: Callable[[Path], LoadedRunbook]
+) -> None:
+    """A symlink can only be seen when the template is read: the renderer refuses it."""
+    (tmp_path / "secret").write_text("{{ not yours }}", encoding="utf-8")
+    folder = tmp_path / "rb"
+    folder.mkdir()
+    (folder / "t.j2").symlink_to(tmp_path / "secret")
+    text = HEADER.replace("steps:\n", "comms: {templates: {incident.opened: t.j2}}\nsteps:\n")
+    path = folder / "runbook.yaml"
+    path.write_text(text + "  - {id: a, notify: incident.opened, to: [oncall]}\n", "utf-8")
+    runbook = loads(path).runbook
+    with pytest.raises(CommsError) as info:
+        override_path(runbook, path, Stage.incident_opened)
+    assert str(info.value) == (
+        f"template {folder / 't.j2'} leads outside the runbook's folder {folder}: refused"
+    )
+
+
+BACKUP = "backups:\n  db: {protects: web-a, copies: [{uri: 's3://b/', site: par-1}]}\n"
+WITH_BACKUP = HEADER.replace("stakeholders:", BACKUP + "stakeholders:")
+
+
+def test_restore_scratch_climbing_out(write: Write, errors_of: Errors) -> None:
+    path = write(
+        WITH_BACKUP
+        + "  - {id: a, check: backup.restore_test, with: {backup: db, scratch: /tmp/../etc}}\n"
+    )
+    assert only(errors_of(path)) == (
+        f"{at(path, 19, '/tmp')}: error: steps[0].with.scratch: unsafe path '/tmp/../etc': "
+        "no '..' component, no leading '-', not empty"
+    )
+
+
+def test_restore_scratch_must_be_absolute(write: Write, errors_of: Errors) -> None:
+    path = write(
+        WITH_BACKUP
+        + "  - {id: a, check: backup.restore_test, with: {backup: db, scratch: tmp/x}}\n"
+    )
+    assert only(errors_of(path)) == (
+        f"{at(path, 19, 'tmp/x')}: error: steps[0].with.scratch: String should match pattern '^/'"
+    )
+
+
+def test_did_you_mean_stops_after_twenty_names(with_steps: Steps, errors_of: Errors) -> None:
+    path = with_steps(
+        "  - {id: first, check: tcp.open, with: {host: h, port: 1}}\n"
+        + "".join(
+            f"  - {{id: s{i}, needs: [frist], check: tcp.open, with: {{host: h, port: 1}}}}\n"
+            for i in range(21)
+        )
+    )
+    errors = errors_of(path)
+    assert len(errors) == 21
+    assert all(e.endswith("undefined step 'frist' (did you mean 'first'?)") for e in errors[:20])
+    assert errors[20] == f"{at(path, 38, 'frist')}: error: undefined step 'frist'"
+
+
+def test_did_you_mean_stops_after_twenty_unknown_keys(write: Write, errors_of: Errors) -> None:
+    keys = "".join(f"titl{i}: t\n" for i in range(21))
+    path = write(
+        "id: x\nversion: 1.0.0\ntitle: t\nowner: o\n"
+        + keys
+        + "steps:\n  - {id: a, check: tcp.open, with: {host: h, port: 1}}\n"
+    )
+    errors = errors_of(path)
+    assert len(errors) == 21
+    assert all(e.endswith("(did you mean 'title'?)") for e in errors[:20])
+    assert errors[20] == f"{path}:25:1: error: unknown key 'titl20'"
+
+
+def test_at_most_ten_dependency_cycles_are_reported(with_steps: Steps, errors_of: Errors) -> None:
+    path = with_steps(
+        "".join(
+            f"  - {{id: a{i}, needs: [b{i}], check: tcp.open, with: {{host: h, port: 1}}}}\n"
+            f"  - {{id: b{i}, needs: [a{i}], check: tcp.open, with: {{host: h, port: 1}}}}\n"
+            for i in range(11)
+        )
+    )
+    errors = errors_of(path)
+    assert len(errors) == 10
+    assert errors[-1] == f"{path}:35:21: error: dependency cycle: a9 -> b9 -> a9"
+
+
+def test_long_dependency_cycle_is_shortened(with_steps: Steps, errors_of: Errors) -> None:
+    path = with_steps(
+        "".join(
+            f"  - {{id: s{i}, needs: [s{(i + 1) % 22}], check: tcp.open, "
+            "with: {host: h, port: 1}}\n"
+            for i in range(22)
+        )
+    )
+    shown = " -> ".join(f"s{i}" for i in range(20))
+    assert only(errors_of(path)) == (
+        f"{path}:17:21: error: dependency cycle: {shown} -> ... (2 more) -> s0"
     )

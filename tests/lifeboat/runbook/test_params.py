@@ -80,3 +80,28 @@ def test_bad_parameters_are_refused(given: dict[str, object], message: str) -> N
 def test_assignment_without_equals() -> None:
     with pytest.raises(ParameterError, match="write NAME=VALUE"):
         parse_assignments(["region"])
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (
+            {"region": "eu-west-3\ud800"},
+            "parameter 'region': the value is not valid text (U+D800 at character 10; "
+            "give it in UTF-8)",
+        ),
+        (
+            {"region": "eu-\x1b[2Jwest-3"},
+            "parameter 'region': the value holds the control character U+001B at character 4",
+        ),
+        (
+            {"region": "eu-west-3", "count": "7\x00"},
+            "parameter 'count': the value holds the control character U+0000 at character 2",
+        ),
+    ],
+    ids=["lone-surrogate", "escape", "nul-before-typing"],
+)
+def test_parameter_text_is_printable_utf8(given: dict[str, object], message: str) -> None:
+    with pytest.raises(ParameterError) as info:
+        resolve(RUNBOOK, given)
+    assert str(info.value) == message
