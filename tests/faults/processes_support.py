@@ -1,7 +1,7 @@
 """Helpers of the process-fault tests (``test_processes.py``): a Prefect server of their own
 that can be stopped and started again on the same port, sshd sites killed and restarted,
-``lifeboat run`` processes, runbooks whose steps leave a line on a site, and what the
-journals hold.
+``lifeboat run`` processes, runbooks whose steps leave a line on a site (what the journals
+hold is read with ``support.py``).
 
 Every side effect of these runbooks is one line appended to a file in a site's root, so a
 test counts what really ran where it ran, not what the journal says ran.
@@ -25,13 +25,11 @@ from typing import Any
 import httpx
 
 from lifeboat import server
-from lifeboat.journal import Entry, read, verify
 from lifeboat.sandbox.process import descendants, pid_alive
 from lifeboat.sandbox.sshd import SshdSite, SshdSites
 from lifeboat.settings import Settings
 from tests.conftest import LIFEBOAT_CLI
-
-STARTS = ("step.started", "rollback.started")
+from tests.faults.support import events, journals
 
 
 def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float = 0.05) -> Any:
@@ -207,6 +205,15 @@ def chain(names: list[str], host: str, log: SiteLog, seconds: float) -> list[Ste
     ]
 
 
+def chain_runbook(
+    folder: Path, runbook_id: str, sites: SshdSites, log: SiteLog, names: list[str], seconds: float
+) -> Path:
+    """``chain`` on the host ``primary``: the site ``log`` is on."""
+    hosts = {"primary": log.site.name}
+    steps = chain(names, "primary", log, seconds)
+    return write_runbook(folder / f"{runbook_id}.yaml", runbook_id, sites, hosts, steps)
+
+
 def write_runbook(
     path: Path, runbook_id: str, sites: SshdSites, hosts: dict[str, str], steps: list[Step]
 ) -> Path:
@@ -285,32 +292,14 @@ def launch(env: dict[str, str], folder: Path, name: str, *args: str) -> Launched
     return Launched(process, out, err, time.monotonic())
 
 
-# --- journals ----------------------------------------------------------------------------------
+def launch_live(env: dict[str, str], folder: Path, path: Path, name: str = "run") -> Launched:
+    """``lifeboat run PATH --mode live --yes``, its output in ``folder/NAME.out|.err``."""
+    return launch(env, folder, name, "run", str(path), "--mode", "live", "--yes")
 
 
-def journals(home: Path) -> list[Path]:
-    return sorted((home / "runs").glob("*/journal.jsonl"))
-
-
-def entries(journal: Path) -> list[Entry]:
-    """The complete entries written so far (none while the file does not exist yet)."""
-    return read(journal) if journal.exists() else []
-
-
-def events(journal: Path) -> list[tuple[str, str | None]]:
-    return [(e.event, e.step_id) for e in entries(journal)]
-
-
-def started(journal: Path) -> list[str]:
-    """Step ids (rollbacks as ``rollback:<id>``) in the order the journal says they started,
-    once per start: a step started twice (resumed) is listed twice."""
-    return [
-        e.step_id if e.event == "step.started" else f"rollback:{e.step_id}"
-        for e in entries(journal)
-        if e.event in STARTS and e.step_id
-    ]
-
-
-def all_verify(home: Path) -> bool:
-    found = journals(home)
-    return bool(found) and all(verify(j).ok for j in found)
+def wait_started(home: Path, step: str, what: str) -> Path:
+    """The journal of the one run under ``home``, once it has journaled ``step`` started."""
+    found: list[Path] = wait_for(lambda: journals(home), 60, "the run's journal")
+    (journal,) = found
+    wait_for(lambda: ("step.started", step) in events(journal), 60, what)
+    return journal

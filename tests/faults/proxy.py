@@ -43,9 +43,23 @@ _LINGER_RST = struct.pack("ii", 1, 0)
 
 
 @dataclass(frozen=True)
-class Pass:
+class _Named:
+    """A mode without a parameter, shown as its name: ``pass``, ``reset``, ``blackhole``."""
+
     def __str__(self) -> str:
-        return "pass"
+        return type(self).__name__.lower()
+
+
+class Pass(_Named):
+    """Forward as is."""
+
+
+class Reset(_Named):
+    """Close new connections with an RST; switching to it resets the open ones."""
+
+
+class Blackhole(_Named):
+    """Read, never forward, never answer."""
 
 
 @dataclass(frozen=True)
@@ -54,18 +68,6 @@ class Latency:
 
     def __str__(self) -> str:
         return f"latency {self.seconds * 1000:g} ms per chunk"
-
-
-@dataclass(frozen=True)
-class Reset:
-    def __str__(self) -> str:
-        return "reset"
-
-
-@dataclass(frozen=True)
-class Blackhole:
-    def __str__(self) -> str:
-        return "blackhole"
 
 
 @dataclass(frozen=True)
@@ -232,6 +234,20 @@ class _Connection:
         self.proxy._forget(self)
 
 
+class _Count:
+    """A read-only counter of the proxy's, named after the attribute it is."""
+
+    def __init__(self, doc: str) -> None:
+        self.__doc__ = doc
+        self.name = ""
+
+    def __set_name__(self, owner: type[FaultProxy], name: str) -> None:
+        self.name = name
+
+    def __get__(self, proxy: FaultProxy, owner: type[FaultProxy] | None = None) -> int:
+        return proxy._counts[self.name]
+
+
 class FaultProxy:
     """A switchable TCP proxy on 127.0.0.1 in front of ``upstream_host:upstream_port``."""
 
@@ -242,8 +258,8 @@ class FaultProxy:
         self._lock = threading.Lock()
         self._open: set[_Connection] = set()
         self._threads: list[threading.Thread] = []
-        self._counts = {"connections": 0, "forwarded": 0, "resets": 0}
-        self._bytes = {"bytes_up": 0, "bytes_down": 0}
+        counters = ("connections", "forwarded", "resets", "bytes_up", "bytes_down")
+        self._counts = dict.fromkeys(counters, 0)
         self._paced = {"up": 0.0, "down": 0.0}  # throttle: when each direction is free next
         self.client_lines: list[str] = []
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -297,28 +313,11 @@ class FaultProxy:
     def throttle(self, bytes_per_second: float) -> None:
         self.set_mode(Throttle(bytes_per_second))
 
-    @property
-    def connections(self) -> int:
-        """Connections accepted so far (whatever became of them)."""
-        return self._counts["connections"]
-
-    @property
-    def forwarded(self) -> int:
-        """Connections opened to the upstream so far."""
-        return self._counts["forwarded"]
-
-    @property
-    def resets(self) -> int:
-        """Connections closed with an RST because of ``Reset`` (new or already open)."""
-        return self._counts["resets"]
-
-    @property
-    def bytes_up(self) -> int:
-        return self._bytes["bytes_up"]
-
-    @property
-    def bytes_down(self) -> int:
-        return self._bytes["bytes_down"]
+    connections = _Count("Connections accepted so far (whatever became of them).")
+    forwarded = _Count("Connections opened to the upstream so far.")
+    resets = _Count("Connections closed with an RST because of ``Reset`` (new or already open).")
+    bytes_up = _Count("Bytes forwarded from clients to the upstream.")
+    bytes_down = _Count("Bytes forwarded from the upstream to clients.")
 
     @property
     def open_connections(self) -> int:
@@ -397,10 +396,7 @@ class FaultProxy:
 
     def _count(self, name: str, amount: int = 1) -> None:
         with self._lock:
-            if name in self._counts:
-                self._counts[name] += amount
-            else:
-                self._bytes[name] += amount
+            self._counts[name] += amount
 
     def _slot(self, direction: str, size: int, rate: float) -> float:
         """When ``size`` bytes may go ``direction``: one link shared by every connection."""

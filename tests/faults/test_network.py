@@ -13,7 +13,6 @@ row in the faults ledger (``tests/faults/ledger.py``) before asserting.
 
 from __future__ import annotations
 
-import concurrent.futures
 import os
 import socket
 import subprocess
@@ -21,6 +20,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +28,7 @@ import pytest
 
 from lifeboat import storage
 from lifeboat.engine import InlineExecutor, execute
-from lifeboat.journal import read, verify
+from lifeboat.journal import Entry, read
 from lifeboat.outcome import RunOutcome, StepOutcome
 from lifeboat.plan import Mode
 from lifeboat.sandbox.s3 import MotoServer
@@ -36,11 +36,8 @@ from lifeboat.sandbox.sshd import SshdSites
 from lifeboat.settings import Settings
 from tests.conftest import LIFEBOAT_CLI, run_context
 from tests.faults.conftest import SshViaProxy
-from tests.faults.ledger import FaultRow, record
 from tests.faults.proxy import Blackhole, FaultProxy, Latency, Pass, Reset, Throttle
-
-ENDED = ("step.succeeded", "step.failed", "step.retried")
-
+from tests.faults.support import Fault, Ran, record_fault
 
 # --- the proxy itself, against an echo server -----------------------------------------
 
@@ -144,11 +141,18 @@ def seed(s3: MotoServer, name: str, *, objects: int = 3, size: int = 4096) -> Ba
     return BackupSet(name, buckets, objects, size)
 
 
+def backup_sets(s3: MotoServer, *, full_size: int = 4096) -> dict[str, BackupSet]:
+    """The set each step of ``s3_runbook`` reads: ``fresh`` lists it, ``complete`` reads
+    every object of it (3 of ``full_size`` bytes)."""
+    return {"fresh": seed(s3, "fresh-set"), "complete": seed(s3, "full-set", size=full_size)}
+
+
 def s3_runbook(
-    folder: Path, fresh: BackupSet, full: BackupSet, *, fresh_opts: str = "", full_opts: str = ""
+    folder: Path, sets: dict[str, BackupSet], *, fresh_opts: str = "", full_opts: str = ""
 ) -> Path:
     """``fresh`` (backup.freshness of one set), then ``complete`` (backup.completeness of
     another, reading every object): each step touches only its own buckets."""
+    fresh, full = sets["fresh"], sets["complete"]
     copies = {
         s.name: f"""
     {s.name}:
@@ -211,66 +215,101 @@ steps:
     return path
 
 
-def run(path: Path, mode: Mode, settings: Settings | None = None) -> tuple[RunOutcome, float]:
-    """Run the runbook through the engine; the outcome and the wall time in seconds."""
+def engine_run(
+    path: Path, mode: Mode, settings: Settings | None
+) -> tuple[Path, Callable[[], RunOutcome]]:
+    """The run's journal, and a call that runs it through the engine (no Prefect)."""
     ctx = run_context(path, mode, settings=settings or Settings(notify_backoff=0.01))
     executor = InlineExecutor(ctx)
+
+    def go() -> RunOutcome:
+        try:
+            return execute(ctx, executor)
+        finally:
+            executor.pool.shutdown(wait=True)
+
+    return ctx.journal.path, go
+
+
+def run(path: Path, mode: Mode, settings: Settings | None = None) -> tuple[RunOutcome, float]:
+    """Run the runbook through the engine; the outcome and the wall time in seconds."""
+    _, go = engine_run(path, mode, settings)
     started = time.monotonic()
-    try:
-        outcome = execute(ctx, executor)
-    finally:
-        executor.pool.shutdown(wait=True)
+    outcome = go()
     return outcome, time.monotonic() - started
 
 
-@dataclass
-class Background:
-    """A run going on in another thread, whose journal the test watches."""
+def retried(journal: Path) -> list[Entry]:
+    return [e for e in read(journal) if e.event == "step.retried"]
 
-    journal: Path
-    future: concurrent.futures.Future[RunOutcome]
 
-    def wait_for(self, event: str, step_id: str, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not self.future.done():
-            if self.journal.exists() and any(
-                e.event == event and e.step_id == step_id for e in read(self.journal)
-            ):
-                return True
-            threading.Event().wait(0.01)
-        return False
+def retry_checks(failed_once: bool, resets: int, journal: Path, code: str) -> dict[str, bool]:
+    """The first attempt met the reset and failed as the access error ``code``."""
+    first = retried(journal)[:1]
+    return {
+        "first attempt failed": failed_once and resets > 0,
+        "as an access error": bool(first) and first[0].error_code == code,
+    }
+
+
+def first_error(journal: Path) -> str:
+    found = retried(journal)
+    return (found[0].error or "" if found else "")[:120]
+
+
+def wait_retried(journal: Path, step: str, future: Future[RunOutcome], timeout: float) -> bool:
+    """Whether the journal shows ``step`` retried before the run ends and within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not future.done():
+        if journal.exists() and any(
+            e.event == "step.retried" and e.step_id == step for e in read(journal)
+        ):
+            return True
+        threading.Event().wait(0.01)
+    return False
+
+
+@dataclass(frozen=True)
+class Healed:
+    """A run started behind a proxy that resets, healed once a step's first attempt failed."""
+
+    outcome: RunOutcome
+    seconds: float  # from the reset to the run's end
+    failed_once: bool
+    resets: int  # connections reset before healing
+
+    @property
+    def journal(self) -> Path:
+        return Path(self.outcome.journal)
+
+    def checks(self, code: str) -> dict[str, bool]:
+        return retry_checks(self.failed_once, self.resets, self.journal, code)
+
+
+Heal = Callable[[FaultProxy, Path, Mode, Settings | None, str], Healed]
 
 
 @pytest.fixture
-def background() -> Iterator[Callable[[Path, Mode, Settings | None], Background]]:
-    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="fault-run")
+def heal() -> Iterator[Heal]:
+    """Reset the proxy, run the runbook in another thread, and heal the network during
+    ``step``'s retry delay, once the journal shows its first attempt failed."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="fault-run")
 
-    def start(path: Path, mode: Mode, settings: Settings | None = None) -> Background:
-        ctx = run_context(path, mode, settings=settings or Settings(notify_backoff=0.01))
-        executor = InlineExecutor(ctx)
-
-        def go() -> RunOutcome:
-            try:
-                return execute(ctx, executor)
-            finally:
-                executor.pool.shutdown(wait=True)
-
-        return Background(ctx.journal.path, pool.submit(go))
+    def start(
+        proxy: FaultProxy, path: Path, mode: Mode, settings: Settings | None, step: str
+    ) -> Healed:
+        proxy.reset()
+        started = time.monotonic()
+        journal, go = engine_run(path, mode, settings)
+        future = pool.submit(go)
+        failed_once = wait_retried(journal, step, future, timeout=20)
+        resets = proxy.resets
+        proxy.passthrough()  # the network heals during the retry delay
+        outcome = future.result(timeout=60)
+        return Healed(outcome, time.monotonic() - started, failed_once, resets)
 
     yield start
     pool.shutdown(wait=True)
-
-
-def journaled(journal: Path) -> set[str]:
-    """Steps the journal shows as executed: started and ended (succeeded, failed, retried)."""
-    return {e.step_id for e in read(journal) if e.event in ENDED and e.step_id}
-
-
-def dangling(journal: Path) -> set[str]:
-    """Steps journaled as started and never ended: a lost record."""
-    entries = read(journal)
-    started = {e.step_id for e in entries if e.event == "step.started"}
-    return {s for s in started if s is not None} - journaled(journal)
 
 
 def touched(proxy: FaultProxy, sets: dict[str, BackupSet]) -> set[str]:
@@ -286,12 +325,9 @@ def by_id(outcome: RunOutcome) -> dict[str, StepOutcome]:
     return {s.step_id: s for s in outcome.steps}
 
 
-def settle(
-    row: FaultRow, checks: dict[str, bool], context: str = ""
-) -> None:  # record first, then assert: a failing test still leaves its row
-    failed = [name for name, ok in checks.items() if not ok]
-    record(row.model_copy(update={"survived": not failed}))
-    assert not failed, f"{row.fault}: failed {failed}\n{context}"
+def statuses(outcome: RunOutcome) -> str:
+    """Each step's id, status, attempts and error: what a failed check prints."""
+    return str([(s.step_id, s.status, s.attempts, s.error) for s in outcome.steps])
 
 
 def wait_no_thread(prefix: str, timeout: float) -> bool:
@@ -310,37 +346,29 @@ def wait_no_thread(prefix: str, timeout: float) -> bool:
 def test_s3_behind_latency_backup_checks_succeed(
     s3_fault_proxy: FaultProxy, s3_server: MotoServer, tmp_path: Path
 ) -> None:
-    proxy = s3_fault_proxy
-    sets = {"fresh": seed(s3_server, "fresh-set"), "complete": seed(s3_server, "full-set")}
-    path = s3_runbook(tmp_path, sets["fresh"], sets["complete"])
+    proxy, sets = s3_fault_proxy, backup_sets(s3_server)
+    path = s3_runbook(tmp_path, sets)
     proxy.latency(0.05)
 
     outcome, seconds = run(path, "drill")
 
-    journal = Path(outcome.journal)
-    seen, logged = touched(proxy, sets), journaled(journal)
-    steps = by_id(outcome)
-    settle(
-        FaultRow(
-            fault="S3 behind 50 ms latency per chunk each way",
-            target="s3",
-            expected="freshness and completeness succeed",
-            survived=False,
-            steps_executed=len(seen),
-            steps_journaled=len(logged),
-            journal_verifies=verify(journal).ok,
-            seconds=round(seconds, 2),
-            detail=f"{proxy.connections} connections, {len(proxy.client_lines)} requests",
+    steps, seen = by_id(outcome), touched(proxy, sets)
+    record_fault(
+        Fault(
+            "S3 behind 50 ms latency per chunk each way",
+            "s3",
+            "freshness and completeness succeed",
         ),
+        Ran.steps(seen, Path(outcome.journal)),
         {
             "succeeded": outcome.status == "succeeded",
             "both steps ran": seen == {"fresh", "complete"},
-            "journal holds them": seen <= logged and not dangling(journal),
-            "journal verifies": verify(journal).ok,
             # freshness lists its two copies one after the other: >= 2 x (50 ms up + down)
             "latency applied": steps["fresh"].duration_ms >= 2 * 100 * 0.9,
         },
-        str([(s.step_id, s.status, s.error) for s in outcome.steps]),
+        seconds=seconds,
+        detail=f"{proxy.connections} connections, {len(proxy.client_lines)} requests",
+        context=statuses(outcome),
     )
     assert steps["complete"].evidence["copies"][0]["verified"] == {
         "sha256": sets["complete"].objects
@@ -350,46 +378,36 @@ def test_s3_behind_latency_backup_checks_succeed(
 def test_s3_reset_fails_as_access_error_naming_endpoint_and_bucket(
     s3_fault_proxy: FaultProxy, s3_server: MotoServer, tmp_path: Path
 ) -> None:
-    proxy = s3_fault_proxy
-    sets = {"fresh": seed(s3_server, "fresh-set"), "complete": seed(s3_server, "full-set")}
-    path = s3_runbook(tmp_path, sets["fresh"], sets["complete"])
+    proxy, sets = s3_fault_proxy, backup_sets(s3_server)
+    path = s3_runbook(tmp_path, sets)
     proxy.reset()
 
     outcome, seconds = run(path, "drill")
 
-    journal = Path(outcome.journal)
     steps = by_id(outcome)
-    fresh = steps["fresh"]
+    fresh, error = steps["fresh"], steps["fresh"].error or ""
     # Reset connections carry no request: the only step that could open them is ``fresh``
     # (``complete`` needs it), so the endpoint saw one step exactly when it saw connections.
     seen = {"fresh"} if proxy.connections else set()
-    logged = journaled(journal)
-    bucket = sets["fresh"].buckets[0]
-    error = fresh.error or ""
-    settle(
-        FaultRow(
-            fault="S3 connections reset (RST on accept)",
-            target="s3",
-            expected="access.unreachable naming endpoint and bucket within 10 s",
-            survived=False,
-            steps_executed=len(seen),
-            steps_journaled=len(logged),
-            journal_verifies=verify(journal).ok,
-            seconds=round(fresh.duration_ms / 1000, 2),
-            detail=f"{proxy.connections} connections, all reset; {error[:160]}",
+    record_fault(
+        Fault(
+            "S3 connections reset (RST on accept)",
+            "s3",
+            "access.unreachable naming endpoint and bucket within 10 s",
         ),
+        Ran.steps(seen, Path(outcome.journal)),
         {
             "run failed at fresh": outcome.status == "failed" and fresh.status == "failed",
             "access error": fresh.error_code == "access.unreachable",
-            "names the bucket": f"s3://{bucket}/nightly/" in error,
+            "names the bucket": f"s3://{sets['fresh'].buckets[0]}/nightly/" in error,
             "names the endpoint": f"127.0.0.1:{proxy.port}" in error,
             "within 10 s": seconds < 10,
             "complete skipped": steps["complete"].status == "skipped",
             "every connection reset": proxy.resets == proxy.connections > 0,
-            "journal holds it": seen <= logged and not dangling(journal),
-            "journal verifies": verify(journal).ok,
         },
-        error,
+        seconds=fresh.duration_ms / 1000,
+        detail=f"{proxy.connections} connections, all reset; {error[:160]}",
+        context=error,
     )
 
 
@@ -397,50 +415,27 @@ def test_s3_transient_reset_is_outlived_by_a_step_retry(
     s3_fault_proxy: FaultProxy,
     s3_server: MotoServer,
     tmp_path: Path,
-    background: Callable[[Path, Mode, Settings | None], Background],
+    heal: Heal,
 ) -> None:
-    proxy = s3_fault_proxy
-    sets = {"fresh": seed(s3_server, "fresh-set"), "complete": seed(s3_server, "full-set")}
-    opts = ", retries: 2, retry_delay: 1s"
-    path = s3_runbook(tmp_path, sets["fresh"], sets["complete"], fresh_opts=opts)
-    proxy.reset()
-    started = time.monotonic()
+    proxy, sets = s3_fault_proxy, backup_sets(s3_server)
+    path = s3_runbook(tmp_path, sets, fresh_opts=", retries: 2, retry_delay: 1s")
 
-    going = background(path, "drill", None)
-    failed_once = going.wait_for("step.retried", "fresh", timeout=20)
-    resets = proxy.resets
-    proxy.passthrough()  # the network heals during the retry delay
-    outcome = going.future.result(timeout=60)
-    seconds = time.monotonic() - started
+    healed = heal(proxy, path, "drill", None, "fresh")
 
-    journal = Path(outcome.journal)
-    steps = by_id(outcome)
-    seen, logged = touched(proxy, sets), journaled(journal)
-    retried = [e for e in read(journal) if e.event == "step.retried"]
-    settle(
-        FaultRow(
-            fault="S3 reset, then healed during the step's retry delay",
-            target="s3",
-            expected="retried and succeeded",
-            survived=False,
-            steps_executed=len(seen),
-            steps_journaled=len(logged),
-            journal_verifies=verify(journal).ok,
-            seconds=round(seconds, 2),
-            detail=f"{resets} connections reset before healing; attempts "
-            f"{steps['fresh'].attempts}; first error: "
-            f"{(retried[0].error or '' if retried else '')[:120]}",
-        ),
+    fresh, seen = by_id(healed.outcome)["fresh"], touched(proxy, sets)
+    record_fault(
+        Fault("S3 reset, then healed during the step's retry delay", "s3", "retried and succeeded"),
+        Ran.steps(seen, healed.journal),
         {
-            "first attempt failed": failed_once and resets > 0,
-            "as an access error": bool(retried) and retried[0].error_code == "access.unreachable",
-            "succeeded": outcome.status == "succeeded",
-            "on a later attempt": steps["fresh"].attempts >= 2,
+            **healed.checks("access.unreachable"),
+            "succeeded": healed.outcome.status == "succeeded",
+            "on a later attempt": fresh.attempts >= 2,
             "both steps ran": seen == {"fresh", "complete"},
-            "journal holds them": seen <= logged and not dangling(journal),
-            "journal verifies": verify(journal).ok,
         },
-        str([(s.step_id, s.status, s.attempts, s.error) for s in outcome.steps]),
+        seconds=healed.seconds,
+        detail=f"{healed.resets} connections reset before healing; attempts {fresh.attempts}; "
+        f"first error: {first_error(healed.journal)}",
+        context=statuses(healed.outcome),
     )
 
 
@@ -454,31 +449,22 @@ def test_s3_blackhole_fails_within_the_configured_read_timeout(
     monkeypatch.setenv("LIFEBOAT_S3_READ_TIMEOUT", "1")
     monkeypatch.setenv("LIFEBOAT_S3_RETRIES", "1")
     storage.client.cache_clear()
-    sets = {"fresh": seed(s3_server, "fresh-set"), "complete": seed(s3_server, "full-set")}
-    path = s3_runbook(tmp_path, sets["fresh"], sets["complete"])
+    sets = backup_sets(s3_server)
+    path = s3_runbook(tmp_path, sets)
     proxy.blackhole()
 
     outcome, seconds = run(path, "drill")
 
-    journal = Path(outcome.journal)
-    steps = by_id(outcome)
-    fresh = steps["fresh"]
-    seen, logged = touched(proxy, sets), journaled(journal)
+    fresh, seen = by_id(outcome)["fresh"], touched(proxy, sets)
     error = fresh.error or ""
     bound = 2 * 1 + 1 + 2  # (try + retry) x read timeout, botocore's backoff (< 1 s), slack
-    settle(
-        FaultRow(
-            fault="S3 blackholed (accepts, never answers), read timeout 1 s, 1 retry",
-            target="s3",
-            expected=f"access.unreachable within {bound} s",
-            survived=False,
-            steps_executed=len(seen),
-            steps_journaled=len(logged),
-            journal_verifies=verify(journal).ok,
-            seconds=round(fresh.duration_ms / 1000, 2),
-            detail=f"{proxy.connections} connections, {len(proxy.client_lines)} requests "
-            f"swallowed; {error[:140]}",
+    record_fault(
+        Fault(
+            "S3 blackholed (accepts, never answers), read timeout 1 s, 1 retry",
+            "s3",
+            f"access.unreachable within {bound} s",
         ),
+        Ran.steps(seen, Path(outcome.journal)),
         {
             "run failed at fresh": outcome.status == "failed" and fresh.status == "failed",
             "access error": fresh.error_code == "access.unreachable",
@@ -489,10 +475,12 @@ def test_s3_blackhole_fails_within_the_configured_read_timeout(
             "took the timeout": fresh.duration_ms >= 2 * 1000 * 0.9,
             "nothing forwarded": proxy.forwarded == 0,
             "one try and one retry": len(proxy.client_lines) == 2,
-            "journal holds it": seen == {"fresh"} and seen <= logged and not dangling(journal),
-            "journal verifies": verify(journal).ok,
+            "only fresh reached the endpoint": seen == {"fresh"},
         },
-        error,
+        seconds=fresh.duration_ms / 1000,
+        detail=f"{proxy.connections} connections, {len(proxy.client_lines)} requests "
+        f"swallowed; {error[:140]}",
+        context=error,
     )
 
 
@@ -500,84 +488,67 @@ def test_s3_blackhole_with_default_client_is_cut_by_the_step_timeout(
     s3_fault_proxy: FaultProxy, s3_server: MotoServer, tmp_path: Path
 ) -> None:
     """Default client (60 s read timeout, 3 attempts): the runbook's ``timeout`` decides."""
-    proxy = s3_fault_proxy
-    sets = {"fresh": seed(s3_server, "fresh-set"), "complete": seed(s3_server, "full-set")}
-    path = s3_runbook(tmp_path, sets["fresh"], sets["complete"], fresh_opts=", timeout: 2s")
+    proxy, sets = s3_fault_proxy, backup_sets(s3_server)
+    path = s3_runbook(tmp_path, sets, fresh_opts=", timeout: 2s")
     proxy.blackhole()
 
     outcome, seconds = run(path, "drill")
 
-    journal = Path(outcome.journal)
-    fresh = by_id(outcome)["fresh"]
-    seen, logged = touched(proxy, sets), journaled(journal)
+    fresh, seen = by_id(outcome)["fresh"], touched(proxy, sets)
+    ran = Ran.steps(seen, Path(outcome.journal))
     # The abandoned call still waits on the blackhole: reset it and wait for it to end, so
     # that it cannot reach another test's proxy on a reused port.
     proxy.reset()
     abandoned_ended = wait_no_thread("step-backup.freshness", timeout=15)
-    settle(
-        FaultRow(
-            fault="S3 blackholed, default client, step timeout 2 s",
-            target="s3",
-            expected="step.timeout within 2 s (+1 s)",
-            survived=False,
-            steps_executed=len(seen),
-            steps_journaled=len(logged),
-            journal_verifies=verify(journal).ok,
-            seconds=round(fresh.duration_ms / 1000, 2),
-            detail=fresh.error or "",
+    record_fault(
+        Fault(
+            "S3 blackholed, default client, step timeout 2 s",
+            "s3",
+            "step.timeout within 2 s (+1 s)",
         ),
+        ran,
         {
             "run failed at fresh": outcome.status == "failed" and fresh.status == "failed",
             "step timeout": fresh.error_code == "step.timeout",
             "says so": "did not finish within 2 s" in (fresh.error or ""),
             "within 3 s": 1.9 <= fresh.duration_ms / 1000 < 3 and seconds < 5,
-            "journal holds it": seen == {"fresh"} and seen <= logged and not dangling(journal),
-            "journal verifies": verify(journal).ok,
+            "only fresh reached the endpoint": seen == {"fresh"},
             "abandoned call ended": abandoned_ended,
         },
-        fresh.error or "",
+        seconds=fresh.duration_ms / 1000,
+        detail=fresh.error or "",
+        context=fresh.error or "",
     )
 
 
 def test_s3_throttled_backup_checks_complete(
     s3_fault_proxy: FaultProxy, s3_server: MotoServer, tmp_path: Path
 ) -> None:
-    proxy = s3_fault_proxy
-    rate = 200_000
-    sets = {
-        "fresh": seed(s3_server, "fresh-set"),
-        "complete": seed(s3_server, "full-set", objects=3, size=64 * 1024),
-    }
-    path = s3_runbook(tmp_path, sets["fresh"], sets["complete"])
+    proxy, rate = s3_fault_proxy, 200_000
+    sets = backup_sets(s3_server, full_size=64 * 1024)
+    path = s3_runbook(tmp_path, sets)
     proxy.throttle(rate)
 
     outcome, seconds = run(path, "drill")
 
-    journal = Path(outcome.journal)
-    steps = by_id(outcome)
-    seen, logged = touched(proxy, sets), journaled(journal)
+    steps, seen = by_id(outcome), touched(proxy, sets)
     content = 2 * 3 * 64 * 1024  # completeness with content: true reads both copies
-    settle(
-        FaultRow(
-            fault=f"S3 throttled to {rate // 1000} kB/s",
-            target="s3",
-            expected="freshness and a full-content completeness succeed",
-            survived=False,
-            steps_executed=len(seen),
-            steps_journaled=len(logged),
-            journal_verifies=verify(journal).ok,
-            seconds=round(seconds, 2),
-            detail=f"{proxy.bytes_down} bytes down through the proxy",
+    record_fault(
+        Fault(
+            f"S3 throttled to {rate // 1000} kB/s",
+            "s3",
+            "freshness and a full-content completeness succeed",
         ),
+        Ran.steps(seen, Path(outcome.journal)),
         {
             "succeeded": outcome.status == "succeeded",
             "read every object": proxy.bytes_down >= content,
             "throttle applied": seconds >= 0.9 * content / rate,
             "both steps ran": seen == {"fresh", "complete"},
-            "journal holds them": seen <= logged and not dangling(journal),
-            "journal verifies": verify(journal).ok,
         },
-        str([(s.step_id, s.status, s.error) for s in outcome.steps]),
+        seconds=seconds,
+        detail=f"{proxy.bytes_down} bytes down through the proxy",
+        context=statuses(outcome),
     )
     assert steps["complete"].evidence["copies"][0]["verified"] == {"sha256": 3}
 
@@ -591,10 +562,8 @@ def test_cli_run_outlives_a_transient_s3_reset_through_prefect_retries(
 ) -> None:
     """``lifeboat run`` as an operator runs it: Prefect's task retries (the production
     executor) outlive the reset, and the output is a summary, not a traceback."""
-    proxy = s3_fault_proxy
-    sets = {"fresh": seed(s3_server, "fresh-set"), "complete": seed(s3_server, "full-set")}
-    opts = ", retries: 2, retry_delay: 1s"
-    path = s3_runbook(tmp_path, sets["fresh"], sets["complete"], fresh_opts=opts)
+    proxy, sets = s3_fault_proxy, backup_sets(s3_server)
+    path = s3_runbook(tmp_path, sets, fresh_opts=", retries: 2, retry_delay: 1s")
     env = {**os.environ, "PREFECT_API_URL": prefect_server, "LIFEBOAT_HOME": str(lifeboat_home)}
     proxy.reset()
     started = time.monotonic()
@@ -628,35 +597,26 @@ def test_cli_run_outlives_a_transient_s3_reset_through_prefect_retries(
         printed = output.read()
 
     (journal,) = (lifeboat_home / "runs").glob("*/journal.jsonl")
-    entries = read(journal)
-    seen, logged = touched(proxy, sets), journaled(journal)
-    retried = [e for e in entries if e.event == "step.retried"]
-    done = {e.step_id for e in entries if e.event == "step.succeeded"}
-    settle(
-        FaultRow(
-            fault="S3 reset, healed during the retry delay, `lifeboat run` (Prefect)",
-            target="s3",
-            expected="Prefect task retry succeeds, exit 0, no traceback",
-            survived=False,
-            steps_executed=len(seen),
-            steps_journaled=len(logged),
-            journal_verifies=verify(journal).ok,
-            seconds=round(seconds, 2),
-            detail=f"{resets} connections reset; first error: "
-            f"{(retried[0].error or '' if retried else '')[:120]}",
+    seen = touched(proxy, sets)
+    done = {e.step_id for e in read(journal) if e.event == "step.succeeded"}
+    record_fault(
+        Fault(
+            "S3 reset, healed during the retry delay, `lifeboat run` (Prefect)",
+            "s3",
+            "Prefect task retry succeeds, exit 0, no traceback",
         ),
+        Ran.steps(seen, journal),
         {
-            "first attempt failed": failed_once and resets > 0,
-            "as an access error": bool(retried) and retried[0].error_code == "access.unreachable",
+            **retry_checks(failed_once, resets, journal, "access.unreachable"),
             "exit 0": code == 0,
             "says so": "drill run succeeded" in printed,
             "no traceback": "Traceback" not in printed,
             "both steps succeeded": done == {"fresh", "complete"},
             "both steps ran": seen == {"fresh", "complete"},
-            "journal holds them": seen <= logged and not dangling(journal),
-            "journal verifies": verify(journal).ok,
         },
-        printed[-3000:],
+        seconds=seconds,
+        detail=f"{resets} connections reset; first error: {first_error(journal)}",
+        context=printed[-3000:],
     )
 
 
@@ -665,6 +625,16 @@ def test_cli_run_outlives_a_transient_s3_reset_through_prefect_retries(
 
 def marker() -> str:
     return f"marked-{uuid.uuid4().hex[:8]}"
+
+
+def landed(via: SshViaProxy, name: str) -> bool:
+    """Whether ``mark`` touched its marker on the site: the side effect, seen on the site."""
+    return (via.site.root / "app" / "data" / name).exists()
+
+
+def reached(connections: int) -> set[str]:
+    """The steps that reached the host when each opens one connection, in order."""
+    return set(("reach", "mark")[:connections])
 
 
 def test_ssh_behind_latency_runs_with_the_host_key_verified(
@@ -676,36 +646,28 @@ def test_ssh_behind_latency_runs_with_the_host_key_verified(
 
     outcome, seconds = run(path, "live", via.settings())
 
-    journal = Path(outcome.journal)
-    steps = by_id(outcome)
-    marked = (via.site.root / "app" / "data" / name).exists()
+    reach, marked = by_id(outcome)["reach"], landed(via, name)
     seen = {"reach"} if via.proxy.forwarded else set()
     seen |= {"mark"} if marked else set()
-    logged = journaled(journal)
-    settle(
-        FaultRow(
-            fault="sshd behind 50 ms latency per chunk each way",
-            target="sshd",
-            expected="ssh.reachable and ssh.run succeed, host key verified",
-            survived=False,
-            steps_executed=len(seen),
-            steps_journaled=len(logged),
-            journal_verifies=verify(journal).ok,
-            seconds=round(seconds, 2),
-            detail=f"{via.proxy.connections} connections",
+    record_fault(
+        Fault(
+            "sshd behind 50 ms latency per chunk each way",
+            "sshd",
+            "ssh.reachable and ssh.run succeed, host key verified",
         ),
+        Ran.steps(seen, Path(outcome.journal)),
         {
             "succeeded": outcome.status == "succeeded",
-            "key verified": steps["reach"].evidence.get("host_key_fingerprint")
+            "key verified": reach.evidence.get("host_key_fingerprint")
             == via.site.host_key.fingerprint,
             "through the proxy": f"127.0.0.1:{via.proxy.port}"
-            in steps["reach"].evidence.get("endpoint", ""),
+            in reach.evidence.get("endpoint", ""),
             "file on the site": marked,
-            "journal holds them": seen == {"reach", "mark"} and seen <= logged,
-            "nothing dangling": not dangling(journal),
-            "journal verifies": verify(journal).ok,
+            "both steps reached the host": seen == {"reach", "mark"},
         },
-        str([(s.step_id, s.status, s.error) for s in outcome.steps]),
+        seconds=seconds,
+        detail=f"{via.proxy.connections} connections",
+        context=statuses(outcome),
     )
 
 
@@ -719,34 +681,24 @@ def test_ssh_fault_fails_both_steps_clearly_within_their_timeout(
 
     outcome, _ = run(path, "live", via.settings())
 
-    journal = Path(outcome.journal)
     steps = by_id(outcome)
     reach, mark = steps["reach"], steps["mark"]
-    marked = (via.site.root / "app" / "data" / name).exists()
     # Each step opens exactly one connection (a failed connect is not pooled): the
     # connections the proxy accepted are the steps that reached the host.
-    seen = {"reach", "mark"} if via.proxy.connections >= 2 else {"reach"}
-    seen = seen if via.proxy.connections else set()
-    logged = journaled(journal)
+    seen = reached(via.proxy.connections)
     limit = 3 + 2  # the steps' 3 s timeout, and slack for a loaded machine
     why = {
         "reset": ("Connection reset by peer", "closed or reset during the SSH handshake"),
         "blackhole": ("SSH handshake timed out",),
     }
     endpoint = f"127.0.0.1:{via.proxy.port}"
-    settle(
-        FaultRow(
-            fault=f"sshd behind {fault}",
-            target="sshd",
-            expected=f"ssh.reachable and ssh.run fail clearly within {limit} s each",
-            survived=False,
-            steps_executed=len(seen),
-            steps_journaled=len(logged),
-            journal_verifies=verify(journal).ok,
-            seconds=round(max(reach.duration_ms, mark.duration_ms) / 1000, 2),
-            detail=f"reach {reach.duration_ms / 1000:.2f} s: {(reach.error or '')[:90]}; "
-            f"mark {mark.duration_ms / 1000:.2f} s: {(mark.error or '')[:90]}",
+    record_fault(
+        Fault(
+            f"sshd behind {fault}",
+            "sshd",
+            f"ssh.reachable and ssh.run fail clearly within {limit} s each",
         ),
+        Ran.steps(seen, Path(outcome.journal)),
         {
             "run failed at mark": outcome.status == "failed" and mark.status == "failed",
             "reach failed": reach.status == "failed" and reach.error_code == "check.failed",
@@ -755,63 +707,45 @@ def test_ssh_fault_fails_both_steps_clearly_within_their_timeout(
             "name the endpoint": endpoint in (reach.error or "") and endpoint in (mark.error or ""),
             "reach within its timeout": reach.duration_ms / 1000 < limit,
             "mark within its timeout": mark.duration_ms / 1000 < limit,
-            "nothing ran on the site": not marked,
+            "nothing ran on the site": not landed(via, name),
             "one connection per step": via.proxy.connections == 2,
-            "journal holds them": seen == {"reach", "mark"} and seen <= logged,
-            "nothing dangling": not dangling(journal),
-            "journal verifies": verify(journal).ok,
+            "both steps reached the host": seen == {"reach", "mark"},
         },
-        f"{reach.error}\n{mark.error}",
+        seconds=max(reach.duration_ms, mark.duration_ms) / 1000,
+        detail=f"reach {reach.duration_ms / 1000:.2f} s: {(reach.error or '')[:90]}; "
+        f"mark {mark.duration_ms / 1000:.2f} s: {(mark.error or '')[:90]}",
+        context=f"{reach.error}\n{mark.error}",
     )
 
 
 def test_ssh_transient_reset_is_outlived_by_a_step_retry(
     ssh_fault_proxy: SshViaProxy,
     tmp_path: Path,
-    background: Callable[[Path, Mode, Settings | None], Background],
+    heal: Heal,
 ) -> None:
     via, name = ssh_fault_proxy, marker()
     # One step, the action: a retry must not run it twice (one file, one journal record).
     path = ssh_runbook(tmp_path, via.alias, name, reach=None, mark="retries: 2\nretry_delay: 1s")
-    via.proxy.reset()
-    started = time.monotonic()
 
-    going = background(path, "live", via.settings())
-    failed_once = going.wait_for("step.retried", "mark", timeout=20)
-    resets = via.proxy.resets
-    via.proxy.passthrough()
-    outcome = going.future.result(timeout=60)
-    seconds = time.monotonic() - started
+    healed = heal(via.proxy, path, "live", via.settings(), "mark")
 
-    journal = Path(outcome.journal)
-    mark = by_id(outcome)["mark"]
-    marked = (via.site.root / "app" / "data" / name).exists()
+    mark, marked = by_id(healed.outcome)["mark"], landed(via, name)
     seen = {"mark"} if marked or via.proxy.connections else set()
-    logged = journaled(journal)
-    retried = [e for e in read(journal) if e.event == "step.retried"]
-    settle(
-        FaultRow(
-            fault="sshd reset, then healed during the step's retry delay",
-            target="sshd",
-            expected="retried and succeeded",
-            survived=False,
-            steps_executed=len(seen),
-            steps_journaled=len(logged),
-            journal_verifies=verify(journal).ok,
-            seconds=round(seconds, 2),
-            detail=f"{resets} connections reset; attempts {mark.attempts}; first error: "
-            f"{(retried[0].error or '' if retried else '')[:120]}",
+    record_fault(
+        Fault(
+            "sshd reset, then healed during the step's retry delay", "sshd", "retried and succeeded"
         ),
+        Ran.steps(seen, healed.journal),
         {
-            "first attempt failed": failed_once and resets > 0,
-            "as an access error": bool(retried) and retried[0].error_code == "access.ssh",
-            "succeeded": outcome.status == "succeeded" and mark.attempts >= 2,
+            **healed.checks("access.ssh"),
+            "succeeded": healed.outcome.status == "succeeded" and mark.attempts >= 2,
             "file on the site": marked,
-            "journal holds it": seen == {"mark"} and seen <= logged,
-            "nothing dangling": not dangling(journal),
-            "journal verifies": verify(journal).ok,
+            "mark reached the host": seen == {"mark"},
         },
-        str([(s.step_id, s.status, s.attempts, s.error) for s in outcome.steps]),
+        seconds=healed.seconds,
+        detail=f"{healed.resets} connections reset; attempts {mark.attempts}; "
+        f"first error: {first_error(healed.journal)}",
+        context=statuses(healed.outcome),
     )
 
 
@@ -826,34 +760,25 @@ def test_ssh_through_the_proxy_still_refuses_a_wrong_host_key(
 
     outcome, seconds = run(path, "live", via.settings())
 
-    journal = Path(outcome.journal)
     steps = by_id(outcome)
     reach, mark = steps["reach"], steps["mark"]
-    marked = (via.site.root / "app" / "data" / name).exists()
-    seen = {"reach", "mark"} if via.proxy.forwarded >= 2 else {"reach"}
-    seen = seen if via.proxy.forwarded else set()
-    logged = journaled(journal)
-    settle(
-        FaultRow(
-            fault="sshd through the proxy with the wrong host key in known_hosts",
-            target="sshd",
-            expected="both steps refused: HOST KEY CHANGED, nothing run",
-            survived=False,
-            steps_executed=len(seen),
-            steps_journaled=len(logged),
-            journal_verifies=verify(journal).ok,
-            seconds=round(seconds, 2),
-            detail=(reach.error or "")[:160],
+    seen = reached(via.proxy.forwarded)
+    record_fault(
+        Fault(
+            "sshd through the proxy with the wrong host key in known_hosts",
+            "sshd",
+            "both steps refused: HOST KEY CHANGED, nothing run",
         ),
+        Ran.steps(seen, Path(outcome.journal)),
         {
             "run failed": outcome.status == "failed",
             "reach refused": "HOST KEY CHANGED" in (reach.error or ""),
             "mark refused": "HOST KEY CHANGED" in (mark.error or "")
             and mark.error_code == "access.ssh",
-            "nothing ran on the site": not marked,
-            "journal holds them": seen == {"reach", "mark"} and seen <= logged,
-            "nothing dangling": not dangling(journal),
-            "journal verifies": verify(journal).ok,
+            "nothing ran on the site": not landed(via, name),
+            "both steps reached the host": seen == {"reach", "mark"},
         },
-        f"{reach.error}\n{mark.error}",
+        seconds=seconds,
+        detail=(reach.error or "")[:160],
+        context=f"{reach.error}\n{mark.error}",
     )
