@@ -271,14 +271,17 @@ class Checker:
 
     def cycles(self) -> Iterator[Diagnostic]:
         graph = dependency_graph(self.steps)
-        for cycle in find_cycles(graph, limit=MAX_CYCLES):
+        cycles = find_cycles(graph, limit=MAX_CYCLES + 1)
+        more = len(cycles) > MAX_CYCLES
+        for number, cycle in enumerate(cycles[:MAX_CYCLES], 1):
             index = next(i for i, s in enumerate(self.steps) if _mapping(s).get("id") == cycle[0])
             shown = cycle
             if len(cycle) > MAX_CYCLE_IDS:
                 shown = [*cycle[:MAX_CYCLE_IDS], f"... ({len(cycle) - MAX_CYCLE_IDS} more)"]
-            yield self.error(
-                ("steps", index, "needs"), "dependency cycle: " + " -> ".join([*shown, cycle[0]])
-            )
+            message = "dependency cycle: " + " -> ".join([*shown, cycle[0]])
+            if more and number == MAX_CYCLES:  # say so: a silent cut looks like the last one
+                message += f" (and more cycles: only the first {MAX_CYCLES} are reported)"
+            yield self.error(("steps", index, "needs"), message)
 
 
 def dependency_graph(steps: list[Any]) -> dict[str, list[str]]:
