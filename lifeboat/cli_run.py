@@ -6,8 +6,7 @@ shows live progress read from the run's journal, the same record auditors read.
 
 from __future__ import annotations
 
-import threading
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
@@ -19,7 +18,7 @@ from rich.table import Table
 from lifeboat import follow
 from lifeboat.console import EXIT_FAILED, EXIT_INVALID, EXIT_OK, err, fail, load_for_run, out
 from lifeboat.errors import LifeboatError, ParameterError
-from lifeboat.journal import Entry, read
+from lifeboat.journal import Entry
 from lifeboat.settings import Settings
 
 STYLE = {
@@ -71,11 +70,9 @@ def run(
     from flows.run import run_sync  # after PREFECT_API_URL is settled
 
     user = current_user()
-    started = time.time()
-    result: dict[str, Any] = {}
 
-    def flow() -> None:
-        result["state"] = run_sync(
+    def flow() -> Any:
+        return run_sync(
             str(runbook.resolve()),
             mode=mode,
             params=given,
@@ -86,11 +83,7 @@ def run(
             resume=resume,
         )
 
-    worker = threading.Thread(target=flow, name="lifeboat-flow")
-    worker.start()
-    _watch(settings.runs_dir, started, worker)
-    worker.join()
-    state = result["state"]
+    state = _followed(settings.runs_dir, flow)
     outcome = state.result(raise_on_failure=False)
     from lifeboat.outcome import RunOutcome
 
@@ -139,28 +132,26 @@ def _resumable(run_id: str, runbook: Path | None, param: list[str] | None) -> Pa
     return path
 
 
-def _watch(runs: Path, since: float, worker: threading.Thread) -> None:
-    """Show each step's latest status, read from the journal as it is written."""
-    if not out.is_terminal:  # a log or a pipe: one line per event, not redrawn tables
-        _log_lines(runs, since, worker)
-        return
-    journal: Path | None = None
+def _followed(runs: Path, flow: Callable[[], Any]) -> Any:
+    """Run ``flow``, showing each step's latest status read from the journal as it grows:
+    a redrawn table on a terminal, one line per event in a log or a pipe."""
+    if not out.is_terminal:
+        return follow.run_followed(flow, runs, _log_line)
+    seen: list[Entry] = []
     with Live(Table(), console=out, refresh_per_second=4, transient=False) as live:
-        while worker.is_alive():
-            journal = journal or follow.newest_journal(runs, since)
-            if journal is not None and journal.exists():
-                live.update(_progress(read(journal)))
-            time.sleep(0.25)
-        if journal is not None and journal.exists():
-            live.update(_progress(read(journal)))
+
+        def redraw(entry: Entry) -> None:
+            seen.append(entry)
+            live.update(_progress(seen))
+
+        return follow.run_followed(flow, runs, redraw)
 
 
-def _log_lines(runs: Path, since: float, worker: threading.Thread) -> None:
-    for entry in follow.entries(runs, since, worker.is_alive):
-        if entry.step_id:
-            detail = entry.error or entry.summary or ""
-            stamp = entry.ts.strftime("%H:%M:%S")
-            out.print(f"{stamp} {entry.step_id} {entry.event} {detail}".rstrip(), markup=False)
+def _log_line(entry: Entry) -> None:
+    if entry.step_id:
+        detail = entry.error or entry.summary or ""
+        stamp = entry.ts.strftime("%H:%M:%S")
+        out.print(f"{stamp} {entry.step_id} {entry.event} {detail}".rstrip(), markup=False)
 
 
 def _progress(entries: list[Entry]) -> Table:

@@ -7,13 +7,17 @@ recorded, and a step missing from the screen would be missing from the record to
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
+from lifeboat.audit.run_records import first_entry, parse_ts
 from lifeboat.journal import Entry, read
 
 POLL_S = 0.2
+T = TypeVar("T")
 
 
 def newest_journal(runs: Path, since: float) -> Path | None:
@@ -35,11 +39,8 @@ def newest_journal(runs: Path, since: float) -> Path | None:
 
 def _first_time(journal: Path) -> float | None:
     """When the run journaled at ``journal`` started; None while its first line is partial."""
-    with journal.open("rb") as lines:
-        first = lines.readline()
-    if not first.endswith(b"\n"):
-        return None
-    return Entry.model_validate_json(first).ts.timestamp()
+    first = first_entry(journal)
+    return parse_ts(first["ts"]).timestamp() if first is not None else None
 
 
 def entries(runs: Path, since: float, running: Callable[[], bool]) -> Iterator[Entry]:
@@ -56,3 +57,26 @@ def entries(runs: Path, since: float, running: Callable[[], bool]) -> Iterator[E
         if not alive:
             return
         time.sleep(POLL_S)
+
+
+def run_followed(call: Callable[[], T], runs: Path, on_entry: Callable[[Entry], None]) -> T:
+    """Run ``call`` (a flow run) in a thread and hand each entry its journal gets to
+    ``on_entry`` as it is written; its result once it ended, or what it raised."""
+    since = time.time()
+    result: list[T] = []
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            result.append(call())
+        except BaseException as exc:  # raised again in the caller's thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=work, name="lifeboat-flow")
+    worker.start()
+    for entry in entries(runs, since, worker.is_alive):
+        on_entry(entry)
+    worker.join()
+    if failure:
+        raise failure[0]
+    return result[0]

@@ -51,8 +51,15 @@ steps:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Prefect flow tests last: the fast tests report first, and the Prefect server's
-    background threads do not exist yet while Hypothesis generates data."""
-    items.sort(key=lambda item: "tests/flows/" in str(item.path).replace("\\", "/"))
+    background threads do not exist yet while Hypothesis generates data. A test marked
+    ``stops_demo`` stops the session's demo sandbox: it runs after every other test, so no
+    selection or order of files can leave another ``demo_run`` test without its services."""
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("stops_demo") is not None,
+            "tests/flows/" in str(item.path).replace("\\", "/"),
+        )
+    )
 
 
 @pytest.fixture(scope="session")

@@ -213,7 +213,8 @@ def journals(runs_dir: Path) -> Iterator[Path]:
             yield path
 
 
-def _first(path: Path) -> dict[str, Any] | None:
+def first_entry(path: Path) -> dict[str, Any] | None:
+    """A journal's first complete entry, decoded (None while none is complete)."""
     for line in _lines(path):
         return _decode(line)
     return None
@@ -222,7 +223,7 @@ def _first(path: Path) -> dict[str, Any] | None:
 def scan_run(path: Path, filters: Filters | None = None) -> RunRecord | None:
     """The run of one journal, or None when it has no ``run.started`` or is filtered out."""
     filters = filters or Filters()
-    first = _first(path)
+    first = first_entry(path)
     partial = _Partial.start(first, path) if first else None
     if partial is None or not filters.keeps_start(partial):
         return None

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -231,19 +230,13 @@ def _run(story: Story, runbook: Path, mode: str, **options: Any) -> RunOutcome:
     """Run ``runbook`` as a Prefect flow in this process, showing its journal as it grows."""
     from flows.run import run_sync
 
-    since = time.time()
-    result: dict[str, Any] = {}
-
-    def flow() -> None:
-        result["state"] = run_sync(str(runbook.resolve()), mode=mode, **options)
-
-    worker = threading.Thread(target=flow, name=f"demo-{runbook.stem}")
-    worker.start()
     with story.console.status(f"{runbook.name} ({mode})") as status:
-        for entry in follow.entries(story.settings.runs_dir, since, worker.is_alive):
-            _show(story, entry, status)
-    worker.join()
-    outcome = result["state"].result(raise_on_failure=False)
+        state = follow.run_followed(
+            lambda: run_sync(str(runbook.resolve()), mode=mode, **options),
+            story.settings.runs_dir,
+            lambda entry: _show(story, entry, status),
+        )
+    outcome = state.result(raise_on_failure=False)
     if not isinstance(outcome, RunOutcome):
         raise DemoError(f"{runbook.name}: the flow run ended without a result: {outcome}")
     story.runs[outcome.runbook_id] = outcome

@@ -8,6 +8,7 @@ the demo's runs really wrote to or the sandbox really serves.
 from __future__ import annotations
 
 import time
+from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
@@ -100,9 +101,9 @@ def _answers(url: str) -> str:
     return f"HTTP {answer.status_code}, {answer.headers.get('content-type', '?')}"
 
 
-def _mails(mails: list[w.Mail], world: w.World) -> str:
+def _mails(mails: list[EmailMessage], world: w.World) -> str:
     lines = [f"{len(mails)} received in {world.service('smtp').details['maildir']}"]
-    lines += [f"to {mail.to}: {mail.subject}" for mail in mails]
+    lines += [f"to {mail['To']}: {mail['Subject']}" for mail in mails]
     return "\n".join(lines)
 
 

@@ -9,21 +9,21 @@ here imports Prefect: the flows run from ``story.py``.
 from __future__ import annotations
 
 import contextlib
-import email
-import email.policy
-import json
 import os
 import signal
 import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
 
 from lifeboat.runbook.model import Runbook
+from lifeboat.sandbox.receiver import Delivery, read_inbox
 from lifeboat.sandbox.s3 import aws_client
 from lifeboat.sandbox.seed import Seeded, dump, seed
+from lifeboat.sandbox.smtp import read_maildir
 from lifeboat.sandbox.state import SandboxState, ServiceRecord
 from lifeboat.sandbox.webapp import pidfile_of
 
@@ -137,37 +137,11 @@ def lose_site(world: World, site: str) -> list[str]:
     return killed
 
 
-@dataclass(frozen=True)
-class Mail:
-    path: Path
-    to: str
-    subject: str
-    language: str
-
-
-def mails(world: World) -> list[Mail]:
+def mails(world: World) -> list[EmailMessage]:
     """Every message the sandbox's SMTP server received, oldest first."""
-    maildir = Path(world.service("smtp").details["maildir"])
-    found = []
-    for path in sorted(maildir.glob("*.eml")):
-        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        found.append(
-            Mail(
-                path=path,
-                to=str(message["To"]),
-                subject=str(message["Subject"]),
-                language=str(message.get("Content-Language", "")),
-            )
-        )
-    return found
+    return read_maildir(Path(world.service("smtp").details["maildir"]))
 
 
-def webhooks(world: World) -> list[tuple[Path, dict[str, object]]]:
-    """Every JSON request the webhook receiver filed, oldest first, with its body."""
-    inbox = Path(world.service("receiver").details["inbox"])
-    found = []
-    for path in sorted(inbox.glob("*.json")):
-        with contextlib.suppress(ValueError, KeyError):
-            body = json.loads(path.read_text())
-            found.append((path, body))
-    return found
+def webhooks(world: World) -> list[Delivery]:
+    """Every request the webhook receiver filed, oldest first."""
+    return read_inbox(Path(world.service("receiver").details["inbox"]))

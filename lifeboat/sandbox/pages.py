@@ -50,11 +50,8 @@ class StatusPages(ThreadedHttp):
         self._moto_url = moto_url
         self.api: Any = None
 
-    def _server_for(self, address: tuple[str, int]) -> ThreadingHTTPServer:
-        server = ThreadingHTTPServer(address, _Handler)
-        server.daemon_threads = True
-        server.gateway = self  # type: ignore[attr-defined]
-        return server
+    def _server_for(self, address: tuple[str, int]) -> _Server:
+        return _Server(address, self)
 
     def start(self) -> Self:
         from lifeboat.sandbox.s3 import aws_client
@@ -75,13 +72,21 @@ class StatusPages(ThreadedHttp):
         return 200, str(found.get("ContentType", "application/octet-stream")), found["Body"].read()
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], gateway: StatusPages) -> None:
+        self.gateway = gateway
+        super().__init__(address, _Handler)
+
+
 class _Handler(BaseHTTPRequestHandler):
+    server: _Server
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:
-        gateway: StatusPages = self.server.gateway  # type: ignore[attr-defined]
         try:
-            status, kind, body = gateway.page(self.path)
+            status, kind, body = self.server.gateway.page(self.path)
         except Exception as exc:  # S3 down or refusing: a 502 that says so, not a hang
             status, kind, body = 502, "text/plain; charset=utf-8", f"S3: {exc}\n".encode()
         self.send_response(status)

@@ -180,7 +180,7 @@ class Receiver(ThreadedHttp):
         return sorted(self.inbox.glob("*.json"))
 
     def deliveries(self) -> list[Delivery]:
-        return [Delivery.load(path) for path in self.files()]
+        return read_inbox(self.inbox)
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[Delivery]:
         """Wait until at least ``count`` requests are filed; senders may be asynchronous."""
@@ -190,3 +190,8 @@ class Receiver(ThreadedHttp):
     def clear(self) -> None:
         for path in self.files():
             path.unlink(missing_ok=True)
+
+
+def read_inbox(inbox: Path) -> list[Delivery]:
+    """Every request filed in ``inbox`` (by a receiver in any process), oldest first."""
+    return [Delivery.load(path) for path in sorted(inbox.glob("*.json"))]

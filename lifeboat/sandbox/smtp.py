@@ -206,8 +206,7 @@ class SmtpServer(StartStop):
 
     def messages(self) -> list[EmailMessage]:
         """Every filed message parsed with the modern ``email`` policy, oldest first."""
-        parser = BytesParser(_class=EmailMessage, policy=email.policy.default)
-        return [parser.parsebytes(path.read_bytes()) for path in self.files()]
+        return read_maildir(self.maildir)
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[EmailMessage]:
         """Wait until at least ``count`` messages are filed; senders may be asynchronous."""
@@ -218,3 +217,10 @@ class SmtpServer(StartStop):
         """Delete every filed message (between tests that count messages)."""
         for path in self.files():
             path.unlink(missing_ok=True)
+
+
+def read_maildir(maildir: Path) -> list[EmailMessage]:
+    """Every message filed in ``maildir`` (by this server, in any process), oldest first,
+    parsed with the modern ``email`` policy."""
+    parser = BytesParser(_class=EmailMessage, policy=email.policy.default)
+    return [parser.parsebytes(path.read_bytes()) for path in sorted(maildir.glob("*.eml"))]

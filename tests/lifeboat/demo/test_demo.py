@@ -2,22 +2,22 @@
 its outcomes on the real services it leaves running, then stopped with ``sandbox down``.
 
 The demo runs once per session (``demo_run`` in tests/conftest.py), with a Prefect API auth
-string set: the security scan (tests/faults/test_security.py) reads the same run. The last
-test here stops its sandbox; the fault tests, which run earlier, are done with it by then.
+string set: the security scan (tests/faults/test_security.py) reads the same run. The test
+that stops its sandbox is marked ``stops_demo``: it runs after every other test.
 """
 
 from __future__ import annotations
 
-import email
-import email.policy
-import json
 import subprocess
 from pathlib import Path
 
 import httpx
+import pytest
 
 from lifeboat.audit import integrity
 from lifeboat.sandbox.process import pid_alive
+from lifeboat.sandbox.receiver import read_inbox
+from lifeboat.sandbox.smtp import read_maildir
 from lifeboat.settings import Settings
 from tests.conftest import LIFEBOAT_CLI, DemoRun, demo_cli, demo_cli_env
 
@@ -66,16 +66,11 @@ def test_every_journal_is_sealed_and_intact(demo_run: DemoRun) -> None:
 
 
 def test_customers_are_told_in_french_and_on_call_in_english(demo_run: DemoRun) -> None:
-    maildir = Path(demo_run.detail("smtp", "maildir"))
-    mails = [
-        email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        for path in sorted(maildir.glob("*.eml"))
-    ]
+    mails = read_maildir(Path(demo_run.detail("smtp", "maildir")))
     subjects = [str(m["Subject"]) for m in mails if "customers@" in str(m["To"])]
     assert any(s.startswith("Interruption de service") for s in subjects), subjects
     assert any(s.startswith("Résolu") for s in subjects), subjects
-    inbox = Path(demo_run.detail("receiver", "inbox"))
-    posts = [json.loads(p.read_text())["json"] for p in sorted(inbox.glob("*.json"))]
+    posts = [d.json for d in read_inbox(Path(demo_run.detail("receiver", "inbox")))]
     titles = [post["title"] for post in posts if post]
     assert any("resolved" in title.lower() for title in titles), titles
 
@@ -123,6 +118,7 @@ def test_the_summary_s_command_verifies_the_journal_and_its_write_once_copy(
     assert shell.stdout.startswith("intact and off-site: run ")
 
 
+@pytest.mark.stops_demo
 def test_sandbox_down_stops_every_service_the_demo_started(demo_run: DemoRun) -> None:
     pids = [s.pid for s in demo_run.state.services if s.kind == "process"]
     down = demo_cli(demo_run.home, "sandbox", "down")
