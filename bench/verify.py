@@ -2,8 +2,9 @@
 
 A moto server (``MotoServer``, started in a temporary directory, not timed) holds two
 buckets: the primary in eu-west-3 and a copy in eu-central-1, 10,000 objects each of 1 to
-5 KB, the same bytes on both sides. Two kinds of work are timed, medians of 3 runs,
-interleaved (Lifeboat, rclone, Lifeboat, ...) so that drift on a busy machine hits both:
+5 KB, the same bytes on both sides. Two kinds of work are timed, medians of 4 runs in the
+order Lifeboat, rclone, rclone, Lifeboat, ... so that drift on a busy machine (this one is a
+VM whose speed varies by 10-20 % from minute to minute) weighs on both alike:
 
 - listing only: ``compare(primary, [copy])``, which pairs objects from both listings and
   decides each pair by size and ETag, against ``rclone check`` (sizes, and MD5s the S3
@@ -17,9 +18,11 @@ keeps its defaults (``--checkers 8``: it walks the ten "directories" of each buc
 compares or downloads eight at a time), and is configured by environment variables only
 (``RCLONE_CONFIG_<REMOTE>_...``, config file ``/dev/null``): nothing is read from or
 written to the user's home. Lifeboat lists each bucket's folders ``listing.LANES`` at a time
-(``lifeboat.listing``) and downloads with ``_WORKERS`` threads. Both talk to the same
-endpoint on 127.0.0.1; moto, one Python process, does most of the work either way, so other
-load on the machine moves every figure: the load average is printed with the table.
+(``lifeboat.listing``) and downloads with ``_WORKERS`` threads; its pages and objects are
+read by signed GETs of its own (``lifeboat.s3direct``), boto3 taking over on any error.
+Both talk to the same endpoint on 127.0.0.1; moto, one Python process, does most of the
+work either way, so other load on the machine moves every figure: the load average is
+printed with the table.
 
 Every timed run must agree: Lifeboat reports each object verified, rclone "0 differences
 found". Once, outside the timings, a third bucket gets 1,000 of the objects (one prefix)
@@ -52,7 +55,7 @@ from lifeboat.storage import S3Location
 
 OBJECTS = int(os.environ.get("BENCH_OBJECTS", "10000"))  # fewer only to try the script
 PREFIXES = 10  # keys are db/<p>/<n>; the planted bucket holds prefix 0 only
-REPEATS = 3
+REPEATS = 4  # even: each tool runs first as often as second
 TARGET = 1.0  # Lifeboat's wall time over rclone's, at most
 SEED_THREADS = 8
 PRIMARY, COPY = ("eu-west-3", "bench-primary"), ("eu-central-1", "bench-copy")
@@ -185,13 +188,19 @@ def planted_check(env: dict[str, str], work: Path) -> list[str]:
 def timed(
     ours: Callable[[], tuple[float, Tally]], theirs: Callable[[], tuple[float, str]], proof: str
 ) -> tuple[list[float], list[float]]:
+    """REPEATS runs of each, in the order Lifeboat, rclone, rclone, Lifeboat, ...: a machine
+    that slows down (or speeds up) through the runs weighs on both tools alike."""
     mine, other = [], []
-    for _ in range(REPEATS):
-        seconds, tally = ours()
+    for repeat in range(REPEATS):
+        first_ours = repeat % 2 == 0
+        if first_ours:
+            seconds, tally = ours()
+        elapsed, stderr = theirs()
+        if not first_ours:
+            seconds, tally = ours()
         mine.append(seconds)
-        seconds, stderr = theirs()
-        other.append(seconds)
-        print(f"{proof}: Lifeboat {mine[-1]:.2f} s, rclone {seconds:.2f} s", file=sys.stderr)
+        other.append(elapsed)
+        print(f"{proof}: Lifeboat {seconds:.2f} s, rclone {elapsed:.2f} s", file=sys.stderr)
         expect_match(tally, stderr, proof)
     return mine, other
 
@@ -218,7 +227,8 @@ def versions() -> list[str]:
         f"- moto {moto.__version__} (server, one process), boto3 {boto3.__version__}",
         f"- Lifeboat: {listing.LANES} folder lanes per listing, one merger per copy, "
         f"{backup_completeness._WORKERS} object workers (HeadObject/GetObject), "
-        f"{storage.client().meta.config.max_pool_connections} pooled connections per client",
+        f"{storage.client().meta.config.max_pool_connections} pooled connections per client; "
+        "listing pages and GetObjects by lifeboat.s3direct (signed by botocore)",
         "- rclone: defaults (--checkers 8), log level NOTICE",
     ]
 

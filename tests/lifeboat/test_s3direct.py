@@ -1,0 +1,211 @@
+"""The direct S3 path (signed GETs on a socket) against moto, and against a store that
+misbehaves on the wire: the same answers as boto3, or None and boto3 takes over."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from checks.backup_completeness import compare
+from lifeboat import s3direct, storage
+from lifeboat.sandbox.s3 import aws_client
+from lifeboat.storage import S3Location, StorageError
+
+# Names the URL must encode exactly: a wrong quoting reads another object, or none.
+AWKWARD = [
+    "plain.txt",
+    "with space.txt",
+    "plus+sign",
+    "question?mark",
+    "hash#tag",
+    "percent%41",
+    "tilde~and=equals&amp",
+    "unicode/é-日本",
+    "double//slash",
+    "dots/../up",
+    "trailing/",
+]
+
+
+def make_bucket(s3: Any, keys: list[str], body: Any = None) -> str:
+    name = f"d-{uuid.uuid4().hex[:12]}"
+    client = s3.client("s3", "eu-west-3")
+    client.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-3"})
+
+    def put(key: str) -> None:
+        client.put_object(Bucket=name, Key=key, Body=body(key) if body else key.encode() * 3)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(put, keys))
+    return name
+
+
+def test_reads_every_awkward_name_as_boto3_does(s3: Any) -> None:
+    name = make_bucket(s3, AWKWARD)
+    direct = s3direct.bucket(storage.client(), name)
+    assert direct is not None, "moto over plain HTTP must take the direct path"
+    for key in AWKWARD:
+        assert direct.sha256(key) == hashlib.sha256(key.encode() * 3).hexdigest(), key
+
+
+def test_a_missing_object_is_left_to_boto3_which_raises(s3: Any) -> None:
+    name = make_bucket(s3, ["here"])
+    direct = s3direct.bucket(storage.client(), name)
+    assert direct is not None
+    assert direct.sha256("not-here") is None
+    with pytest.raises(StorageError, match="GetObject 'not-here'"):
+        storage.sha256(S3Location(name, ""), "not-here")
+    assert direct.sha256("here") is not None  # an error status does not switch it off
+
+
+def test_list_pages_match_boto3_with_folders_and_awkward_names(s3: Any) -> None:
+    name = make_bucket(s3, AWKWARD)
+    direct = s3direct.bucket(storage.client(), name)
+    assert direct is not None
+    for params in ({"Prefix": ""}, {"Prefix": "", "Delimiter": "/"}, {"Prefix": "unicode/"}):
+        ours = direct.list_page(params)
+        theirs = storage.client().list_objects_v2(Bucket=name, **params)
+        assert ours is not None
+        assert _entries(ours) == _entries(theirs), params
+        assert ours["CommonPrefixes"] == theirs.get("CommonPrefixes", []), params
+
+
+def test_a_listing_of_several_pages_follows_the_tokens(s3: Any) -> None:
+    keys = [f"k/{i:05d}" for i in range(1_005)]  # moto and S3 answer 1,000 keys a page
+    name = make_bucket(s3, keys, body=lambda key: b"x")
+    location = S3Location(name, "k/")
+    direct = s3direct.bucket(storage.client(), name)
+    assert direct is not None
+    first = direct.list_page({"Prefix": "k/"})
+    assert first is not None and first["IsTruncated"] and len(first["Contents"]) == 1_000
+    assert [o.key for o in storage.list_objects(location)] == [k[2:] for k in keys]
+
+
+def test_a_content_comparison_reads_nothing_through_boto3(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If a botocore upgrade broke the direct path, everything would still work, slowly:
+    this test is what notices."""
+    keys = [f"db/{i}" for i in range(20)]
+    primary, copy = make_bucket(s3, keys), make_bucket(s3, keys)
+    through_boto3: list[str] = []
+
+    def chunks(location: S3Location, key: str, *args: Any, **kwargs: Any) -> Iterator[bytes]:
+        through_boto3.append(key)
+        raise AssertionError("read through boto3")
+
+    monkeypatch.setattr(storage, "chunks", chunks)
+    (tally,) = compare(S3Location(primary, ""), [S3Location(copy, "")], content=True)
+    assert tally.verified == {"sha256": 20} and through_boto3 == []
+
+
+def test_no_direct_path_through_a_proxy(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    name = make_bucket(s3, ["a"])
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    storage.client.cache_clear()
+    assert s3direct.bucket(storage.client(), name) is None
+
+
+# --- a store misbehaving on the wire (a socket server of the test's own) ---
+
+
+class Store:
+    """Answers every request with ``answer(n)`` (n counts requests), then closes or not."""
+
+    def __init__(self, answer: Any, keep_open: bool) -> None:
+        self.answer, self.keep_open = answer, keep_open
+        self.requests = self.connections = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._talk, args=(connection,), daemon=True).start()
+
+    def _talk(self, connection: socket.socket) -> None:
+        with connection:
+            while connection.recv(65536):  # one request per read: small GETs
+                self.requests += 1
+                connection.sendall(self.answer(self.requests))
+                if not self.keep_open:
+                    return
+
+
+@pytest.fixture
+def against() -> Iterator[Any]:
+    made: list[s3direct.DirectBucket] = []
+
+    def connect(store: Store) -> s3direct.DirectBucket:
+        client = aws_client("s3", endpoint_url=f"http://127.0.0.1:{store.port}")
+        made.append(s3direct.DirectBucket(client, "bucket"))
+        return made[-1]
+
+    yield connect
+    for direct in made:
+        direct.close()
+
+
+def ok(body: bytes, close: bool = False) -> bytes:
+    extra = b"Connection: close\r\n" if close else b""
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), extra, body)
+
+
+def test_a_body_shorter_than_its_length_is_never_hashed(against: Any) -> None:
+    store = Store(lambda n: b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 10, False)
+    direct = against(store)
+    assert direct.sha256("key") is None
+    assert direct.sha256("key") is None and store.requests == 1  # switched off for a while
+
+
+def test_a_kept_alive_connection_is_reused(against: Any) -> None:
+    store = Store(lambda n: ok(b"hello"), keep_open=True)
+    direct = against(store)
+    digests = {direct.sha256(f"k{i}") for i in range(5)}
+    assert digests == {hashlib.sha256(b"hello").hexdigest()}
+    assert (store.requests, store.connections) == (5, 1)
+
+
+def test_a_connection_the_store_dropped_is_retried_on_a_fresh_one(against: Any) -> None:
+    # No "Connection: close", yet the store closes after each answer: an idle timeout.
+    store = Store(lambda n: ok(b"hello"), keep_open=False)
+    direct = against(store)
+    assert direct.sha256("a") == direct.sha256("b") == hashlib.sha256(b"hello").hexdigest()
+    assert (store.connections, store.requests) == (2, 2)  # b: the stale one, then a new one
+
+
+def test_connection_close_is_honoured(against: Any) -> None:
+    store = Store(lambda n: ok(b"hello", close=True), keep_open=False)
+    direct = against(store)
+    for key in ("a", "b", "c"):
+        assert direct.sha256(key) == hashlib.sha256(b"hello").hexdigest()
+    assert store.connections == store.requests == 3
+
+
+def test_a_refused_connection_falls_back() -> None:
+    with socket.socket() as unused:  # a port nobody listens on
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    client = aws_client("s3", endpoint_url=f"http://127.0.0.1:{port}")
+    assert s3direct.DirectBucket(client, "bucket").sha256("a") is None
+
+
+def _entries(page: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return [
+        (o["Key"], o["Size"], o["ETag"], o["LastModified"], o.get("ChecksumAlgorithm") or [])
+        for o in page.get("Contents", [])
+    ]
