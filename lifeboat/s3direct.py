@@ -17,9 +17,9 @@ redirect this module could not follow, a chunked or truncated body, a timeout, a
 connection. After a transport failure a bucket's direct path is switched off for a
 minute: the store is then left to botocore's retry policy alone.
 
-Not used at all (``bucket`` returns ``None``) with a proxy, a client certificate, unsigned
-or non-SigV4 clients, or a URL botocore would not sign for ``s3`` (S3 Express, access
-points, Outposts).
+Not used at all (``bucket`` returns ``None``) with ``LIFEBOAT_S3_DIRECT=false``, a proxy,
+a client certificate, unsigned or non-SigV4 clients, or a URL botocore would not sign for
+``s3`` (S3 Express, access points, Outposts).
 """
 
 from __future__ import annotations
@@ -98,7 +98,10 @@ class DirectBucket:
     """Signed GETs to one bucket, over a small pool of kept-alive connections."""
 
     def __init__(self, client: Any, name: str) -> None:
+        settings = Settings()
         config = client.meta.config
+        if not settings.s3_direct:
+            raise _Unsupported("switched off (LIFEBOAT_S3_DIRECT=false)")
         if config.proxies or getattr(config, "client_cert", None):
             raise _Unsupported("proxy or client certificate")
         url = client.generate_presigned_url("get_object", Params={"Bucket": name, "Key": _PROBE})
@@ -115,7 +118,6 @@ class DirectBucket:
         self.root = parts.path[: -len(_PROBE)]  # "/bucket/" (path style) or "/" (virtual host)
         self._signer = client._request_signer  # the client's own signer and credentials
         self._tls = _tls_context(client) if parts.scheme == "https" else None
-        settings = Settings()
         self._timeouts = (settings.s3_connect_timeout, settings.s3_read_timeout)
         self._idle: list[socket.socket] = []
         self._lock = threading.Lock()

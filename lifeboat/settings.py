@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     s3_retries: int = Field(
         3, ge=0, le=10, description="Retries of a failed object-store call after its first try"
     )
+    s3_direct: bool = Field(
+        True,
+        description="Read listings and objects to hash by signed GETs of Lifeboat's own "
+        "(lifeboat.s3direct); false: every call through boto3",
+    )
 
     @property
     def runs_dir(self) -> Path:

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import ssl
 import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from ipaddress import IPv4Address
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -115,14 +119,23 @@ def test_no_direct_path_through_a_proxy(s3: Any, monkeypatch: pytest.MonkeyPatch
     assert s3direct.bucket(storage.client(), name) is None
 
 
+def test_switched_off_by_the_setting(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    name = make_bucket(s3, ["a"])
+    monkeypatch.setenv("LIFEBOAT_S3_DIRECT", "false")
+    storage.client.cache_clear()
+    assert s3direct.bucket(storage.client(), name) is None
+    assert storage.sha256(S3Location(name, ""), "a") == hashlib.sha256(b"aaa").hexdigest()
+
+
 # --- a store misbehaving on the wire (a socket server of the test's own) ---
 
 
 class Store:
-    """Answers every request with ``answer(n)`` (n counts requests), then closes or not."""
+    """Answers every request with ``answer(n)`` (n counts requests), then closes or not;
+    over TLS with ``tls`` (a server context)."""
 
-    def __init__(self, answer: Any, keep_open: bool) -> None:
-        self.answer, self.keep_open = answer, keep_open
+    def __init__(self, answer: Any, keep_open: bool, tls: ssl.SSLContext | None = None) -> None:
+        self.answer, self.keep_open, self.tls = answer, keep_open, tls
         self.requests = self.connections = 0
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
@@ -138,6 +151,12 @@ class Store:
             threading.Thread(target=self._talk, args=(connection,), daemon=True).start()
 
     def _talk(self, connection: socket.socket) -> None:
+        if self.tls is not None:
+            try:
+                connection = self.tls.wrap_socket(connection, server_side=True)
+            except (ssl.SSLError, OSError):  # the client refused our certificate
+                connection.close()
+                return
         with connection:
             while connection.recv(65536):  # one request per read: small GETs
                 self.requests += 1
@@ -209,3 +228,59 @@ def _entries(page: dict[str, Any]) -> list[tuple[Any, ...]]:
         (o["Key"], o["Size"], o["ETag"], o["LastModified"], o.get("ChecksumAlgorithm") or [])
         for o in page.get("Contents", [])
     ]
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (IP SAN), signed by its own key: (cert, key) PEM files."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lifeboat-test-store")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert, pem = folder / "store.pem", folder / "store.key"
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert, pem
+
+
+def test_tls_is_verified_against_the_clients_ca_bundle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert, key = self_signed(tmp_path)
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert, key)
+    store = Store(lambda n: ok(b"over tls"), keep_open=True, tls=server)
+    url = f"https://127.0.0.1:{store.port}"
+
+    monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)  # the default bundle: not trusted
+    untrusted = s3direct.DirectBucket(aws_client("s3", endpoint_url=url), "bucket")
+    assert untrusted.sha256("a") is None and store.requests == 0
+
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(cert))  # as botocore would, the client trusts it
+    trusted = s3direct.DirectBucket(aws_client("s3", endpoint_url=url), "bucket")
+    assert trusted.sha256("a") == hashlib.sha256(b"over tls").hexdigest()
+    assert trusted.sha256("b") is not None and (store.requests, store.connections) == (2, 2)
+    trusted.close()
