@@ -43,6 +43,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import moto
@@ -185,31 +186,64 @@ def planted_check(env: dict[str, str], work: Path) -> list[str]:
     return lines
 
 
+@dataclass
+class Timings:
+    """Wall seconds of each tool's runs, and moto's CPU seconds during each of them."""
+
+    mine: list[float] = field(default_factory=list)
+    other: list[float] = field(default_factory=list)
+    server_mine: list[float] = field(default_factory=list)
+    server_other: list[float] = field(default_factory=list)
+
+
+def server_seconds(pid: int) -> float:
+    """CPU seconds (user + system) the moto process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def timed(
-    ours: Callable[[], tuple[float, Tally]], theirs: Callable[[], tuple[float, str]], proof: str
-) -> tuple[list[float], list[float]]:
+    ours: Callable[[], tuple[float, Tally]],
+    theirs: Callable[[], tuple[float, str]],
+    proof: str,
+    server: int,
+) -> Timings:
     """REPEATS runs of each, in the order Lifeboat, rclone, rclone, Lifeboat, ...: a machine
-    that slows down (or speeds up) through the runs weighs on both tools alike."""
-    mine, other = [], []
+    that slows down (or speeds up) through the runs weighs on both tools alike. moto's CPU
+    time is read around each run: the work the store did for it, which no client can skip."""
+    times = Timings()
     for repeat in range(REPEATS):
-        first_ours = repeat % 2 == 0
-        if first_ours:
-            seconds, tally = ours()
-        elapsed, stderr = theirs()
-        if not first_ours:
-            seconds, tally = ours()
-        mine.append(seconds)
-        other.append(elapsed)
+        for tool in ("ours", "theirs") if repeat % 2 == 0 else ("theirs", "ours"):
+            before = server_seconds(server)
+            if tool == "ours":
+                seconds, tally = ours()
+                times.mine.append(seconds)
+                times.server_mine.append(server_seconds(server) - before)
+            else:
+                elapsed, stderr = theirs()
+                times.other.append(elapsed)
+                times.server_other.append(server_seconds(server) - before)
         print(f"{proof}: Lifeboat {seconds:.2f} s, rclone {elapsed:.2f} s", file=sys.stderr)
         expect_match(tally, stderr, proof)
-    return mine, other
+    return times
 
 
 def spread(xs: list[float]) -> str:
     return f"{statistics.median(xs):.2f} ({min(xs):.2f}–{max(xs):.2f})"
 
 
-def row(work: str, mine: list[float], other: list[float]) -> str:
+def floor_row(work: str, times: Timings) -> str:
+    """moto's CPU during each tool's runs, and what each tool's wall time adds to it."""
+    med = statistics.median
+    left = [wall - cpu for wall, cpu in zip(times.mine, times.server_mine, strict=True)]
+    right = [wall - cpu for wall, cpu in zip(times.other, times.server_other, strict=True)]
+    cells = [work, f"{med(times.server_mine):.2f}", f"{med(times.server_other):.2f}"]
+    cells += [f"{med(left):.2f}", f"{med(right):.2f}"]
+    return f"| {' | '.join(cells)} |"
+
+
+def row(work: str, times: Timings) -> str:
+    mine, other = times.mine, times.other
     ratio = statistics.median(mine) / statistics.median(other)
     verdict = "yes" if ratio <= TARGET else "no"
     cells = [work, spread(mine), spread(other), f"{ratio:.2f}x", f"≤ {TARGET:.1f}x", verdict]
@@ -247,12 +281,16 @@ def main() -> int:
             path = "db/"
             load = [os.getloadavg()[0]]
             listing = timed(
-                lambda: lifeboat(COPY[1], path, False), lambda: rclone(env, COPY[1], path), "etag"
+                lambda: lifeboat(COPY[1], path, False),
+                lambda: rclone(env, COPY[1], path),
+                "etag",
+                server.pid or 0,
             )
             content = timed(
                 lambda: lifeboat(COPY[1], path, True),
                 lambda: rclone(env, COPY[1], path, "--download"),
                 "sha256",
+                server.pid or 0,
             )
             load.append(os.getloadavg()[0])
             planted = planted_check(env, work)
@@ -264,8 +302,15 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
     print(f"\n{OBJECTS:,} objects (1–5 KB) a side; seconds, median (min–max) of {REPEATS} runs.\n")
     print("| work | Lifeboat s | rclone s | ratio | target | met? |\n|---|---|---|---|---|---|")
-    print(row("listing: `compare` vs `rclone check`", *listing))
-    print(row("full read: `compare(content=True)` vs `rclone check --download`", *content))
+    print(row("listing: `compare` vs `rclone check`", listing))
+    print(row("full read: `compare(content=True)` vs `rclone check --download`", content))
+    print("\nThe store's share: moto's CPU seconds during each tool's runs (the floor neither")
+    print("tool can go under here), and each tool's wall time beyond it; medians.\n")
+    print("| work | moto CPU s, Lifeboat runs | moto CPU s, rclone runs |", end=" ")
+    print("Lifeboat wall − moto CPU s | rclone wall − moto CPU s |")
+    print("|---|---|---|---|---|")
+    print(floor_row("listing", listing))
+    print(floor_row("full read", content))
     print(f"\nEvery timed run: both report all {OBJECTS:,} objects equal. Planted differences:")
     print("\n".join(planted))
     print("\n".join(["", *about]))

@@ -25,6 +25,7 @@ a client certificate, unsigned or non-SigV4 clients, or a URL botocore would not
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import socket
 import ssl
 import threading
@@ -127,8 +128,6 @@ class DirectBucket:
 
     def sha256(self, key: str) -> str | None:
         """The SHA-256 of object ``key`` (full key), or None: ask boto3 instead."""
-        import hashlib
-
         for _ in range(2):
             digest = hashlib.sha256()
             answer = self._get(self.root + quote(key, safe="/~"), "", digest.update)
