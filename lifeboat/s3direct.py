@@ -146,7 +146,8 @@ class DirectBucket:
         query = "&".join(f"{k}={quote(v, safe='-_.~')}" for k, v in sorted(pairs))
         for _ in range(2):
             body = bytearray()
-            answer = self._get(self.root, query, body.extend)
+            # The bucket itself: "/bucket" (path style) or "/" (virtual host), as botocore.
+            answer = self._get(self.root[:-1] or "/", query, body.extend)
             if answer is not None and answer.complete:
                 try:
                     return _page(bytes(body))
