@@ -116,6 +116,11 @@ class DirectBucket:
         self.name, self.region = name, scope[2]
         self.scheme, self.netloc = parts.scheme, parts.netloc
         self.host, self.port = parts.hostname or "", parts.port
+        # As botocore writes it: no default port, IPv6 in brackets.
+        default = {"http": 80, "https": 443}.get(parts.scheme)
+        self.host_header = f"[{self.host}]" if ":" in self.host else self.host
+        if parts.port is not None and parts.port != default:
+            self.host_header += f":{parts.port}"
         self.root = parts.path[: -len(_PROBE)]  # "/bucket/" (path style) or "/" (virtual host)
         self._signer = client._request_signer  # the client's own signer and credentials
         self._tls = _tls_context(client) if parts.scheme == "https" else None
@@ -183,11 +188,12 @@ class DirectBucket:
             return None
         target = path + (f"?{query}" if query else "")
         request = AWSRequest("GET", f"{self.scheme}://{self.netloc}{target}")
+        request.headers["Host"] = self.host_header  # signed and sent: the same by construction
         try:
             self._signer.get_auth_instance("s3", self.region, "s3v4").add_auth(request)
         except BotoCoreError:  # no credentials: boto3 will say so
             return None
-        head = f"GET {target} HTTP/1.1\r\nHost: {self.netloc}\r\n"
+        head = f"GET {target} HTTP/1.1\r\n"
         head += "".join(f"{k}: {v}\r\n" for k, v in request.headers.items())
         wire = (head + "Accept-Encoding: identity\r\nUser-Agent: lifeboat\r\n\r\n").encode()
         try:

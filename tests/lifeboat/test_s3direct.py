@@ -21,6 +21,7 @@ from checks.backup_completeness import compare
 from lifeboat import s3direct, storage
 from lifeboat.sandbox.s3 import aws_client
 from lifeboat.storage import S3Location, StorageError
+from tests.conftest import AuthS3
 
 # Names the URL must encode exactly: a wrong quoting reads another object, or none.
 AWKWARD = [
@@ -125,6 +126,47 @@ def test_switched_off_by_the_setting(s3: Any, monkeypatch: pytest.MonkeyPatch) -
     storage.client.cache_clear()
     assert s3direct.bucket(storage.client(), name) is None
     assert storage.sha256(S3Location(name, ""), "a") == hashlib.sha256(b"aaa").hexdigest()
+
+
+def test_signatures_are_checked_and_accepted(
+    s3_auth: AuthS3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto with IAM on verifies SigV4: the right key reads directly, a wrong secret is
+    refused and boto3 then reports it as an access error."""
+    name = f"d-{uuid.uuid4().hex[:12]}"
+    api = s3_auth.client("eu-west-3")
+    api.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-3"})
+    api.put_object(Bucket=name, Key="with space+plus", Body=b"signed")
+    for variable, value in s3_auth.env(s3_auth.access_key, s3_auth.secret_key).items():
+        monkeypatch.setenv(variable, value)
+    storage.client.cache_clear()
+    direct = s3direct.bucket(storage.client(), name)
+    assert direct is not None and direct.sha256("with space+plus") is not None
+    page = direct.list_page({"Prefix": "with"})
+    assert page is not None and [o["Key"] for o in page["Contents"]] == ["with space+plus"]
+
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong" + s3_auth.secret_key[5:])
+    storage.client.cache_clear()
+    refused = s3direct.bucket(storage.client(), name)
+    assert refused is not None and refused.sha256("with space+plus") is None
+    with pytest.raises(StorageError) as raised:
+        storage.sha256(S3Location(name, ""), "with space+plus")
+    assert raised.value.code == "access.denied"
+    storage.client.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "host"),
+    [
+        ("http://127.0.0.1:80", "127.0.0.1"),  # the default port is not signed: not sent
+        ("https://127.0.0.1:443", "127.0.0.1"),
+        ("http://127.0.0.1:9000", "127.0.0.1:9000"),
+        ("http://[::1]:9000", "[::1]:9000"),
+    ],
+)
+def test_the_host_sent_is_the_host_signed(endpoint: str, host: str) -> None:
+    direct = s3direct.DirectBucket(aws_client("s3", endpoint_url=endpoint), "bucket")
+    assert direct.host_header == host
 
 
 # --- a store misbehaving on the wire (a socket server of the test's own) ---
