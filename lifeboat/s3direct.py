@@ -4,7 +4,7 @@ A full-content verification reads every object of every copy; a completeness che
 every key. botocore spends about 1 ms of CPU on each call before and after the network
 (event hooks, parameter validation, endpoint rules, a User-Agent built twice, the response
 parser): at 100,000 objects that is minutes of CPU, and against a store on the same machine
-it is what made ``bench/verify.py`` slower than rclone. Here one GetObject costs ~0.4 ms.
+it is what made ``bench/verify.py`` slower than rclone. Here one GetObject costs ~0.45 ms.
 
 What stays botocore's: the URL (``generate_presigned_url`` runs botocore's own endpoint
 resolution once per bucket, so ``AWS_ENDPOINT_URL``, profiles, addressing style and region
