@@ -33,15 +33,15 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote_plus, urlsplit
 from xml.etree import ElementTree
 
 from botocore.awsrequest import AWSRequest
 from botocore.exceptions import BotoCoreError
-from botocore.utils import get_environ_proxies, parse_timestamp
+from botocore.utils import get_environ_proxies
 
+from lifeboat import s3client
 from lifeboat.settings import Settings
 
 _PROBE = "lifeboat-probe"  # the key presigned to learn a bucket's URL; never requested
@@ -86,13 +86,17 @@ def bucket(client: Any, name: str) -> DirectBucket | None:
         if name not in known:
             try:
                 known[name] = DirectBucket(client, name)
-            except (_Unsupported, BotoCoreError, ValueError, KeyError):
+            except _CANNOT:
                 known[name] = None
         return known[name]
 
 
 class _Unsupported(Exception):
     """This client or bucket is not one the direct path handles."""
+
+
+# What building a DirectBucket can raise when the direct path cannot serve a bucket.
+_CANNOT = (_Unsupported, BotoCoreError, ValueError, KeyError)
 
 
 class DirectBucket:
@@ -133,14 +137,9 @@ class DirectBucket:
 
     def sha256(self, key: str) -> str | None:
         """The SHA-256 of object ``key`` (full key), or None: ask boto3 instead."""
-        for _ in range(2):
-            digest = hashlib.sha256()
-            answer = self._get(self.root + quote(key, safe="/~"), "", digest.update)
-            if answer is not None and answer.complete:
-                return digest.hexdigest()
-            if not self._moved(answer):
-                return None
-        return None
+        digest = hashlib.sha256()
+        answer = self._get(quote(key, safe="/~"), "", digest.update)
+        return digest.hexdigest() if answer is not None and answer.complete else None
 
     def list_page(self, params: dict[str, str]) -> dict[str, Any] | None:
         """One ListObjectsV2 page as botocore returns it (the fields ``storage`` reads), or
@@ -149,18 +148,14 @@ class DirectBucket:
         pairs += [(_QUERY_NAMES[name], value) for name, value in params.items()]
         # Encoded as SigV4 wants it, in the order it signs: the signer takes the query as is.
         query = "&".join(f"{k}={quote(v, safe='-_.~')}" for k, v in sorted(pairs))
-        for _ in range(2):
-            body = bytearray()
-            # The bucket itself: "/bucket" (path style) or "/" (virtual host), as botocore.
-            answer = self._get(self.root[:-1] or "/", query, body.extend)
-            if answer is not None and answer.complete:
-                try:
-                    return _page(bytes(body))
-                except (ElementTree.ParseError, ValueError, KeyError):
-                    return None  # boto3 will parse it, or say why it cannot
-            if not self._moved(answer):
-                return None
-        return None
+        body = bytearray()
+        answer = self._get(None, query, body.extend)
+        if answer is None or not answer.complete:
+            return None
+        try:
+            return _page(bytes(body))
+        except (ElementTree.ParseError, ValueError, KeyError):
+            return None  # boto3 will parse it, or say why it cannot
 
     def _moved(self, answer: _Answer | None) -> bool:
         """Follow a wrong-region answer once, as botocore does: re-sign for the bucket's own
@@ -170,11 +165,9 @@ class DirectBucket:
         region = answer.headers.get("x-amz-bucket-region")
         if not region or region == self.region:
             return False
-        from lifeboat.s3client import client as regional  # a client for where the store said
-
         try:
-            moved = DirectBucket(regional(region), self.name)
-        except (_Unsupported, BotoCoreError, ValueError, KeyError):
+            moved = DirectBucket(s3client.client(region), self.name)
+        except _CANNOT:
             return False
         self.close()
         self.__dict__.update(moved.__dict__)
@@ -182,10 +175,24 @@ class DirectBucket:
 
     # --- one exchange ---
 
-    def _get(self, path: str, query: str, sink: Callable[[bytes], object]) -> _Answer | None:
-        """One signed GET; None when it could not be made or answered on the wire."""
+    def _get(
+        self, key: str | None, query: str, sink: Callable[[bytes], object]
+    ) -> _Answer | None:
+        """A signed GET of the (quoted) ``key``, or of the bucket itself when None, following
+        a wrong-region answer once; None when it could not be made or answered on the wire.
+        Only a 200's body reaches ``sink``: the retry after a redirect starts clean."""
+        answer = self._request(key, query, sink)
+        if self._moved(answer):
+            answer = self._request(key, query, sink)
+        return answer
+
+    def _request(
+        self, key: str | None, query: str, sink: Callable[[bytes], object]
+    ) -> _Answer | None:
         if time.monotonic() < self._off_until:
             return None
+        # The bucket itself: "/bucket" (path style) or "/" (virtual host), as botocore.
+        path = self.root + key if key is not None else self.root[:-1] or "/"
         target = path + (f"?{query}" if query else "")
         request = AWSRequest("GET", f"{self.scheme}://{self.netloc}{target}")
         request.headers["Host"] = self.host_header  # signed and sent: the same by construction
@@ -362,7 +369,7 @@ def _object(element: ElementTree.Element) -> dict[str, Any]:
         elif tag == "ETag":
             item["ETag"] = text
         elif tag == "LastModified":
-            item["LastModified"] = _timestamp(text)
+            item["LastModified"] = s3client.timestamp(text)
         elif tag == "ChecksumAlgorithm":
             item["ChecksumAlgorithm"].append(text)
     if "Key" not in item or "Size" not in item or "LastModified" not in item:
@@ -375,11 +382,3 @@ def _text(element: ElementTree.Element, tag: str) -> str:
         if child.tag.rpartition("}")[2] == tag:
             return child.text or ""
     raise KeyError(tag)
-
-
-def _timestamp(text: str) -> datetime:
-    with contextlib.suppress(ValueError):
-        if (parsed := datetime.fromisoformat(text)).tzinfo is not None:
-            return parsed
-    slow: datetime = parse_timestamp(text)
-    return slow

@@ -19,7 +19,7 @@ import pytest
 
 from checks.backup_completeness import compare
 from lifeboat import s3direct, storage
-from lifeboat.sandbox.s3 import aws_client
+from lifeboat.sandbox.s3 import aws_client, aws_env
 from lifeboat.storage import S3Location, StorageError
 from tests.conftest import AuthS3
 
@@ -255,6 +255,21 @@ def test_connection_close_is_honoured(against: Any) -> None:
     for key in ("a", "b", "c"):
         assert direct.sha256(key) == hashlib.sha256(b"hello").hexdigest()
     assert store.connections == store.requests == 3
+
+
+def test_a_wrong_region_answer_is_followed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    moved = b"HTTP/1.1 301 Moved Permanently\r\nx-amz-bucket-region: eu-central-1\r\n"
+    moved += b"Content-Length: 0\r\n\r\n"
+    store = Store(lambda n: moved if n == 1 else ok(b"hello", close=True), keep_open=False)
+    for variable, value in aws_env(f"http://127.0.0.1:{store.port}", "eu-west-3").items():
+        monkeypatch.setenv(variable, value)
+    storage.client.cache_clear()
+    direct = s3direct.bucket(storage.client(), "bucket")
+    assert direct is not None and direct.region == "eu-west-3"
+    assert direct.sha256("a") == hashlib.sha256(b"hello").hexdigest()
+    assert direct.region == "eu-central-1" and store.requests == 2
+    direct.close()
+    storage.client.cache_clear()
 
 
 def test_a_refused_connection_falls_back() -> None:
