@@ -9,6 +9,12 @@ composer of our own, for three reasons: speed (the pure-Python round-trip parser
 25 ms a file), safety (we stop at depth 64 before libyaml has read the rest), and
 semantics (YAML 1.2 core scalars, so ``no`` stays a string and ``1:30`` is not 90;
 duplicate keys are reported, not silently overwritten).
+
+Depth is ours to refuse, whatever libyaml is installed: since PyYAML 6.0.4, libyaml stops
+flow nesting itself at 1,000 levels, and it does so while scanning ahead, before the parser
+has handed us the events of level 65. When libyaml gives up that way, the text up to where
+it stopped is composed again: nesting is then shallow enough for libyaml, and our own check
+refuses the document at the same line and column, with the same words, as under 6.0.3.
 """
 
 from __future__ import annotations
@@ -111,7 +117,34 @@ class _Node:
     plain_merge_key: bool = False  # a plain '<<' scalar: a merge key
 
 
+#: The problem libyaml (PyYAML >= 6.0.4) reports when nesting exceeds its own limit.
+LIBYAML_DEPTH_PROBLEM = "exceeded maximum nesting depth"
+
+
 def _compose(path: str, text: str) -> _Node | None:
+    """Build the node graph from libyaml events; our depth limit, whoever notices first."""
+    try:
+        return _compose_events(path, text)
+    except RunbookInvalid as exc:
+        if not isinstance(exc.__cause__, yaml.MarkedYAMLError):
+            raise
+        mark = exc.__cause__.problem_mark
+        if exc.__cause__.problem != LIBYAML_DEPTH_PROBLEM or mark is None:
+            raise
+        # Shallower than libyaml's limit, deeper than ours: our check fires before the end.
+        _compose_events(path, text[: _offset(text, mark.line, mark.column)])
+        raise  # unreachable while MAX_DEPTH is below libyaml's limit; never hide the error
+
+
+def _offset(text: str, line: int, column: int) -> int:
+    """Index in ``text`` of a 0-based line and column (libyaml counts characters)."""
+    start = 0
+    for _ in range(line):
+        start = text.index("\n", start) + 1
+    return start + column
+
+
+def _compose_events(path: str, text: str) -> _Node | None:
     """Build the node graph from libyaml events, iteratively (no recursion on input depth)."""
     anchors: dict[str, _Node] = {}
     stack: list[_Node] = []
