@@ -7,6 +7,9 @@ import threading
 import time
 from uuid import UUID
 
+from prefect.client.orchestration import SyncPrefectClient
+from prefect.client.schemas.objects import FlowRun
+from prefect.exceptions import PrefectHTTPStatusError
 from prefect.flow_runs import pause_flow_run, resume_flow_run
 from prefect.input import RunInput
 
@@ -51,6 +54,25 @@ def gate(ctx: RunContext, step: ApprovalStep) -> StepOutcome:
             return approvals.decide(ctx, step, answer, clock)
         approvals.refused(ctx, step, answer, why)
     return approvals.decide(ctx, step, None, clock)
+
+
+def form_exists(client: SyncPrefectClient, run: FlowRun) -> bool:
+    """Whether ``run`` is paused at a gate whose approval form the server holds.
+
+    Prefect saves the form just after the pause and refuses an answer until then ("Run
+    input schema not found"): an approver can answer once the form exists, not before.
+    """
+    state = run.state
+    keyset = state.state_details.run_input_keyset if state and state.is_paused() else None
+    if not keyset:
+        return False
+    try:
+        client.read_flow_run_input(run.id, keyset["schema"])
+    except PrefectHTTPStatusError as error:
+        if error.response.status_code == 404:
+            return False
+        raise
+    return True
 
 
 class _Watchdog:

@@ -50,16 +50,24 @@ class FaultRow(BaseModel):
         )
 
 
+#: The family of ``test_bad_input.py``'s fuzzing row: the table counts its mutants apart.
+FUZZED = "fuzzed runbooks (hypothesis, derandomized)"
+
+
 class InputRow(BaseModel):
-    """One family of bad inputs: how many were tried, rejected cleanly, or crashed us."""
+    """One family of bad inputs: how many were tried, and of them how many were refused with
+    a diagnostic, valid and accepted, or crashed us (the three add up to ``tried``)."""
 
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["input"] = "input"
-    family: str  # e.g. "fuzzed runbooks (hypothesis)", "YAML alias bombs"
+    family: str  # e.g. FUZZED, "YAML alias bombs"
     tried: int
-    rejected_cleanly: int  # a file:line:col diagnostic / a clear Error: line, exit 2
-    accepted: int  # valid inputs the loader accepted (fuzzing produces some)
+    rejected_cleanly: int  # refused: a file:line:col diagnostic / a clear Error: line, exit 2
+    # Valid, and accepted: a mutant that happens to be a valid runbook, a hostile-looking
+    # value that is a valid parameter (then proven to arrive literally). Not a bad input
+    # handled: counted apart from ``rejected_cleanly``, never added to it.
+    accepted: int
     crashes: int  # a traceback, a hang past the limit, or an exception that is not ours
     detail: str = ""
 

@@ -16,7 +16,6 @@ import subprocess
 import threading
 import time
 import warnings
-from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,19 +29,7 @@ from lifeboat.sandbox.sshd import SshdSite, SshdSites
 from lifeboat.settings import Settings
 from tests.conftest import LIFEBOAT_CLI
 from tests.faults.support import events, journals
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float = 0.05) -> Any:
-    """Poll ``check`` until it returns something truthy (returned); fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"{what}: not within {timeout:g} s")
-        time.sleep(every)
-
+from tests.waiting import wait_until
 
 # --- a Prefect server of our own -----------------------------------------------------------
 
@@ -74,7 +61,7 @@ class OwnPrefect:
         if state is not None:
             threading.Thread(target=_reap, args=(state.pid,), daemon=True).start()
         server.stop(self.settings)
-        wait_for(lambda: not _listening(port), 30, f"the Prefect server to free port {port}")
+        wait_until(lambda: not _listening(port), f"the Prefect server freed port {port}")
 
     def restart(self) -> None:
         """Start it again on the same port: clients that know its URL reach the new one."""
@@ -127,7 +114,11 @@ def kill_sshd(site: SshdSite) -> list[int]:
     for pid in targets:
         with suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: not any(pid_alive(p) for p in targets), 10, f"{site.service} to die")
+    wait_until(
+        lambda: not any(pid_alive(p) for p in targets),
+        f"{site.service} and its sessions died after SIGKILL",
+        timeout=10,
+    )
     return targets
 
 
@@ -299,7 +290,6 @@ def launch_live(env: dict[str, str], folder: Path, path: Path, name: str = "run"
 
 def wait_started(home: Path, step: str, what: str) -> Path:
     """The journal of the one run under ``home``, once it has journaled ``step`` started."""
-    found: list[Path] = wait_for(lambda: journals(home), 60, "the run's journal")
-    (journal,) = found
-    wait_for(lambda: ("step.started", step) in events(journal), 60, what)
+    (journal,) = wait_until(lambda: journals(home), "the run's journal exists", timeout=60)
+    wait_until(lambda: ("step.started", step) in events(journal), what, timeout=60)
     return journal

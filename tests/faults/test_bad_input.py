@@ -75,8 +75,9 @@ from tests.faults.bad_input_support import (
     tree_mutant,
     with_steps,
 )
-from tests.faults.ledger import record
+from tests.faults.ledger import FUZZED, record
 from tests.lifeboat.runbook.test_fuzz import VALID
+from tests.waiting import stays_false, wait_until
 
 # Apprise's e-mail plugin imports the stdlib's deprecated ``imghdr`` on first use.
 pytestmark = pytest.mark.filterwarnings("ignore:'imghdr' is deprecated:DeprecationWarning")
@@ -157,15 +158,19 @@ def fuzz(tally: Tally, label: str, strategy: st.SearchStrategy[bytes], examples:
 
 
 def test_fuzzed_runbooks_load_or_fail_with_positioned_diagnostics() -> None:
-    tally = Tally("fuzzed runbooks (hypothesis, derandomized)")
+    tally = Tally(FUZZED)
     parts = []
     started, cpu = time.perf_counter(), time.process_time()
     for label, strategy, examples in FUZZ_PLAN:
-        tried, accepted, clock = tally.tried, tally.accepted, time.perf_counter()
+        before, clock = (tally.tried, tally.rejected, tally.accepted), time.perf_counter()
         fuzz(tally, label, strategy, examples)
+        tried, refused, valid = (
+            now - then
+            for now, then in zip((tally.tried, tally.rejected, tally.accepted), before, strict=True)
+        )
         parts.append(
-            f"{label}: {tally.tried - tried} ({tally.accepted - accepted} loaded, "
-            f"{time.perf_counter() - clock:.1f} s)"
+            f"{label}: {tried} ({refused} refused with a diagnostic, {valid} valid and "
+            f"accepted, {time.perf_counter() - clock:.1f} s)"
         )
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     record(
@@ -183,8 +188,9 @@ def test_fuzzed_runbooks_load_or_fail_with_positioned_diagnostics() -> None:
 
 # --- 2. huge and deep --------------------------------------------------------------------
 
-#: Bounds for one load: seconds, and bytes the loader may allocate beyond its input.
-HUGE_SECONDS = 10.0
+#: Bounds for one load: CPU seconds (the wall clock would also measure the neighbours' work
+#: on a shared machine), and bytes the loader may allocate beyond its input.
+HUGE_CPU_SECONDS = 10.0
 HUGE_PEAK = 512 * MiB
 #: Bound on what a rejection may print (a generated file must not print gigabytes).
 HUGE_MESSAGE_CHARS = 5 * MiB
@@ -263,8 +269,10 @@ def test_huge_and_deep_yaml_is_refused_in_bounded_time_and_memory(tmp_path: Path
             problems.append(f"{label}: {verdict.why}")
         if expected is not None and not _says(verdict, expected):
             problems.append(f"{label}: expected {expected!r}, got {verdict.kind}: {verdict.why}")
-        if verdict.seconds > HUGE_SECONDS or verdict.peak_bytes > HUGE_PEAK:
-            problems.append(f"{label}: {verdict.seconds:.1f} s, {verdict.peak_bytes / MiB:.0f} MiB")
+        if verdict.cpu > HUGE_CPU_SECONDS or verdict.peak_bytes > HUGE_PEAK:
+            problems.append(
+                f"{label}: {verdict.cpu:.1f} s of CPU, {verdict.peak_bytes / MiB:.0f} MiB"
+            )
         if printed > HUGE_MESSAGE_CHARS:
             problems.append(f"{label}: {printed} characters of diagnostics")
     # From files: the loader reads at most the limit (a 10 GB file, /dev/zero), then refuses.
@@ -287,7 +295,8 @@ def test_huge_and_deep_yaml_is_refused_in_bounded_time_and_memory(tmp_path: Path
     problems += cli_verdicts(tally, [big, deep, digits])
     record(
         tally.row(
-            f"slowest {tally.slowest_label} {tally.slowest:.2f} s (bound {HUGE_SECONDS:g} s); "
+            f"costliest {tally.costliest_label} {tally.costliest:.2f} s of CPU (bound "
+            f"{HUGE_CPU_SECONDS:g} s), slowest {tally.slowest:.2f} s; "
             f"peak {worst_peak / MiB:.0f} MiB allocated by one load (bound "
             f"{HUGE_PEAK // MiB} MiB); 1 MiB size limit, depth {MAX_DEPTH}, {MAX_NODES} values; "
             "CLI: 3 files exit 2"
@@ -314,8 +323,9 @@ def _load_file(path: Path) -> Verdict:
 
 # --- 3. alias bombs ----------------------------------------------------------------------
 
-#: A bomb must be refused this fast, allocating at most this much.
-BOMB_SECONDS = 2.0
+#: A bomb must be refused within this much CPU time (not wall time: a shared machine's
+#: neighbours are not the loader's work), allocating at most this much.
+BOMB_CPU_SECONDS = 2.0
 BOMB_PEAK = 128 * MiB
 
 
@@ -356,8 +366,8 @@ def test_alias_bombs_are_refused_fast() -> None:
         worst_peak = max(worst_peak, peak)
         if not _says(verdict, expected):
             problems.append(f"{label}: expected {expected!r}, got {verdict.kind}: {verdict.why}")
-        if verdict.seconds > BOMB_SECONDS or peak > BOMB_PEAK:
-            problems.append(f"{label}: {verdict.seconds:.2f} s, {peak / MiB:.0f} MiB")
+        if verdict.cpu > BOMB_CPU_SECONDS or peak > BOMB_PEAK:
+            problems.append(f"{label}: {verdict.cpu:.2f} s of CPU, {peak / MiB:.0f} MiB")
     # Aliases that expand to little stay allowed: one list of stakeholders named twice.
     fine = VALID.replace(b"to: [customers, oncall]", b"to: &everyone [customers, oncall]", 1)
     fine = fine.replace(b"to: [customers, oncall]", b"to: *everyone", 1)
@@ -366,8 +376,9 @@ def test_alias_bombs_are_refused_fast() -> None:
         problems.append(f"a small alias: {verdict.why}")
     record(
         tally.row(
-            f"slowest {tally.slowest_label} {tally.slowest * 1000:.0f} ms (bound "
-            f"{BOMB_SECONDS:g} s); peak {worst_peak / MiB:.0f} MiB (bound {BOMB_PEAK // MiB} MiB); "
+            f"costliest {tally.costliest_label} {tally.costliest * 1000:.0f} ms of CPU (bound "
+            f"{BOMB_CPU_SECONDS:g} s); peak {worst_peak / MiB:.0f} MiB (bound "
+            f"{BOMB_PEAK // MiB} MiB); "
             "expansion counted by values copied, merges included"
         )
     )
@@ -956,8 +967,7 @@ def test_crlf_in_subjects_adds_no_header_and_no_recipient(
         deliver(ctx, step)
     sent = [ctx.outcomes[s].evidence["deliveries"] for s in ("opened", "planned")]
     expected = sum(1 for batch in sent for d in batch if d["status"] == "sent")
-    mail = _wait_for_mail(smtp_server, before, expected)
-    problems = []
+    mail, problems = _wait_for_mail(smtp_server, before, expected)
     if expected != 4:
         problems.append(f"{expected} of 4 messages sent: {sent}")
     for message in mail:
@@ -986,18 +996,32 @@ def test_crlf_in_subjects_adds_no_header_and_no_recipient(
     assert len(mail) == 4
 
 
-def _wait_for_mail(server: SmtpServer, before: set[Path], count: int) -> list[EmailMessage]:
-    deadline = time.monotonic() + 10
-    while True:
-        new = sorted(set(server.files()) - before)
-        if len(new) >= count or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    time.sleep(0.3)  # a smuggled extra message would arrive right after
+def _wait_for_mail(
+    server: SmtpServer, before: set[Path], count: int
+) -> tuple[list[EmailMessage], list[str]]:
+    """The messages filed since ``before``, once the ``count`` sent have arrived and a
+    window has passed in which none more may; and what went wrong, as problems (the test
+    records its row before it fails on them)."""
+
+    def arrived() -> list[Path]:
+        return sorted(set(server.files()) - before)
+
+    problems: list[str] = []
+    try:
+        wait_until(lambda: len(arrived()) >= count, f"the {count} messages sent reached SMTP")
+        # The window is the thing under test: a message smuggled into a body would be
+        # filed right after the real ones; no event marks that none is coming.
+        stays_false(
+            lambda: len(arrived()) > count,
+            f"a message beyond the {count} sent reached SMTP (smuggled)",
+            within=0.3,
+        )
+    except AssertionError as exc:  # NeverHappened too
+        problems.append(str(exc))
     parser = BytesParser(policy=email.policy.default)
     found = []
-    for path in sorted(set(server.files()) - before):
+    for path in arrived():
         message = parser.parsebytes(path.read_bytes())
         assert isinstance(message, EmailMessage)
         found.append(message)
-    return found
+    return found, problems

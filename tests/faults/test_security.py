@@ -13,6 +13,7 @@ from __future__ import annotations
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,6 +24,11 @@ from tests.conftest import DemoRun, demo_cli
 #: Where a planted secret may rightly be: the sandbox's own state (0600, it *is* the
 #: configuration) and the webhook receiver's inbox (the destination the token addresses).
 ALLOWED = ("sandbox/sandbox.json", "sandbox/webhooks/")
+#: Items per read of the Prefect API. It answers at most 200 (``read_logs`` and the other
+#: ``/filter`` routes refuse a higher ``limit``: PREFECT_SERVER_API_DEFAULT_LIMIT), so a scan
+#: of everything reads page after page. Smaller than that cap, so that the demo's ~70 logs
+#: span pages and the paging itself is exercised on every run.
+PAGE = 50
 
 
 def planted(demo_run: DemoRun) -> dict[str, str]:
@@ -68,10 +74,12 @@ def test_no_file_the_demo_left_holds_a_secret(demo_run: DemoRun) -> None:
 def test_no_object_in_s3_holds_a_secret(demo_run: DemoRun) -> None:
     secrets = planted(demo_run)
     api = aws_client("s3", endpoint_url=demo_run.state.env["AWS_ENDPOINT_URL"], region="us-east-1")
+    listing = api.get_paginator("list_objects_v2")  # a call lists 1,000 keys at most
     objects = [
         (bucket["Name"], item["Key"])
         for bucket in api.list_buckets()["Buckets"]
-        for item in api.list_objects_v2(Bucket=bucket["Name"]).get("Contents", [])
+        for page in listing.paginate(Bucket=bucket["Name"])
+        for item in page.get("Contents", [])
     ]
     assert any(bucket == "status-example" for bucket, _ in objects)
     assert any(bucket == "lifeboat-audit-rbx" for bucket, _ in objects)
@@ -84,15 +92,37 @@ def test_no_object_in_s3_holds_a_secret(demo_run: DemoRun) -> None:
     assert not leaks
 
 
+def every(demo_run: DemoRun, what: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every item the Prefect API serves under ``/api/WHAT/filter``, and each page's text as
+    served: pages of ``PAGE`` by offset, until a short page."""
+    ui = demo_run.service("prefect")
+    items: list[dict[str, Any]] = []
+    pages: list[str] = []
+    while True:
+        answer = httpx.post(
+            f"{ui}/api/{what}/filter",
+            json={"limit": PAGE, "offset": len(items)},
+            auth=demo_run.api_auth,
+            timeout=10,
+        )
+        assert answer.status_code == 200, answer.text
+        page: list[dict[str, Any]] = answer.json()
+        items += page
+        pages.append(answer.text)
+        if len(page) < PAGE:
+            return items, pages
+
+
 @pytest.mark.parametrize("what", ["logs", "artifacts", "flow_runs"])
 def test_nothing_the_prefect_api_serves_holds_a_secret(demo_run: DemoRun, what: str) -> None:
-    ui = demo_run.service("prefect")
-    answer = httpx.post(
-        f"{ui}/api/{what}/filter", json={"limit": 200}, auth=demo_run.api_auth, timeout=10
-    )
-    assert answer.status_code == 200 and answer.json()
+    items, pages = every(demo_run, what)
+    assert items
+    # Offset pages of a list sorted with ties (logs: by timestamp) could repeat one item
+    # and skip another; distinct ids as many as the items read prove none was skipped.
+    assert len({item["id"] for item in items}) == len(items), f"{what}: paging repeated items"
     for name, value in planted(demo_run).items():
-        assert value not in answer.text, f"{what} show the {name}"
+        leaks = [n for n, text in enumerate(pages) if value in text]
+        assert not leaks, f"{what} show the {name} (pages {leaks} of {len(pages)})"
 
 
 def test_a_parameter_carrying_a_secret_is_refused_before_anything_records_it(

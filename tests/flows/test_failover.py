@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +23,7 @@ from lifeboat.sandbox import Sandbox
 from lifeboat.sandbox.ports import free_port
 from lifeboat.sandbox.seed import dump
 from tests.conftest import run_lifeboat
+from tests.waiting import wait_until
 
 RUNBOOK = "runbooks/webapp-failover.yaml"
 
@@ -44,15 +44,16 @@ def www(sandbox: Sandbox) -> str:
     return str(record["ResourceRecords"][0]["Value"])
 
 
-def served_by(entry: str, site: str, timeout: float = 10.0) -> None:
+def served_by(entry: str, site: str) -> None:
     """Wait until the public entry point forwards to ``site``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def forwards() -> bool:
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{entry}/health", timeout=2).headers.get("X-Lifeboat-Site") == site:
-                return
-        time.sleep(0.1)
-    raise AssertionError(f"the entry point does not forward to {site}")
+            answer = httpx.get(f"{entry}/health", timeout=2)
+            return bool(answer.headers.get("X-Lifeboat-Site") == site)
+        return False
+
+    wait_until(forwards, f"the entry point forwards to {site}", every=0.1)
 
 
 def point_www_at(sandbox: Sandbox, address: str) -> None:

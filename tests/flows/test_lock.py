@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from pathlib import Path
@@ -28,10 +27,12 @@ from prefect.flow_runs import resume_flow_run
 from prefect.runtime import flow_run
 from prefect.states import Crashed
 
+from flows.approval import form_exists
 from flows.lock import hold, limit_name
 from flows.run import run_sync
 from lifeboat.errors import LockHeld
 from lifeboat.outcome import RunOutcome
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("prefect_server", "lifeboat_home")
 
@@ -45,6 +46,7 @@ owner: sre@example.com
   - {{id: after, check: wait, with: {{duration: 10ms}}}}
 """
 APPROVE = {"approved": True, "approver": "bob", "comment": "go"}
+API_POLL_S = 0.1  # each poll is a round trip to the Prefect server: spare it on a busy machine
 
 Write = Callable[..., str]
 
@@ -104,40 +106,39 @@ def run_id(state: State[Any]) -> UUID:
 
 
 def paused_run(path: str, mode: str = "live", timeout: float = 30) -> UUID:
-    """The id of the run of ``path`` in ``mode`` once it is paused at its gate."""
+    """The id of the run of ``path`` in ``mode`` once it waits at its gate, form ready."""
     from prefect.client.schemas.filters import (
         FlowRunFilter,
         FlowRunFilterState,
         FlowRunFilterStateName,
     )
 
-    deadline = time.monotonic() + timeout
+    paused = FlowRunFilter(state=FlowRunFilterState(name=FlowRunFilterStateName(any_=["Paused"])))
     with get_client(sync_client=True) as client:
-        while time.monotonic() < deadline:
-            runs = client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(
-                    state=FlowRunFilterState(name=FlowRunFilterStateName(any_=["Paused"]))
-                )
-            )
-            for run in runs:
+
+        def waiting() -> UUID | None:
+            for run in client.read_flow_runs(flow_run_filter=paused):
                 if (
                     run.parameters.get("runbook_path") == path
                     and run.parameters.get("mode") == mode
+                    and form_exists(client, run)
                 ):
-                    time.sleep(0.3)  # the input form is created right after the pause
                     return run.id
-            time.sleep(0.2)
-    raise AssertionError(f"no {mode} run of {path} paused within {timeout} s")
+            return None
+
+        return wait_until(
+            waiting,
+            f"a {mode} run of {path} waits at its gate with its form",
+            timeout=timeout,
+            every=API_POLL_S,
+        )
 
 
 def first_to_end(*runs: Started, timeout: float = 30) -> Started:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for run in runs:
-            if not run.thread.is_alive():
-                return run
-        time.sleep(0.05)
-    raise AssertionError(f"none of the runs ended within {timeout} s")
+    def ended() -> Started | None:
+        return next((run for run in runs if not run.thread.is_alive()), None)
+
+    return wait_until(ended, f"one of {len(runs)} runs ended", timeout=timeout)
 
 
 def slots(lock: str) -> int | None:

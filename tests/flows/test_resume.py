@@ -9,12 +9,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 from lifeboat.journal import read, verify
 from tests.conftest import LIFEBOAT_CLI, run_lifeboat
+from tests.waiting import wait_until
 
 
 def write_runbook(tmp_path: Path, site: Any, counter: Path, flag: Path) -> Path:
@@ -59,15 +59,23 @@ def test_a_killed_run_resumes_without_repeating_done_steps(
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    deadline, journal = time.monotonic() + 90, None
-    while time.monotonic() < deadline and journal is None:
+
+    def in_the_slow_step() -> Path | None:
+        """The run's journal once the slow step has started and is running on the host."""
+        if "slow" not in (counter.read_text().split() if counter.exists() else []):
+            return None  # journaled as started is not yet run: the kill must find it running
         for found in (lifeboat_home / "runs").glob("*/journal.jsonl"):
             if ("step.started", "slow") in [(e.event, e.step_id) for e in read(found)]:
-                journal = found
-        time.sleep(0.1)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait(10)
-    assert journal is not None, "the run never reached the slow step"
+                return found
+        return None
+
+    try:
+        journal = wait_until(
+            in_the_slow_step, "the slow step started and wrote its name on the host", timeout=90
+        )
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
     flag.touch()
     run_id = journal.parent.name
 

@@ -15,9 +15,11 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import State
 from prefect.flow_runs import resume_flow_run
 
+from flows.approval import form_exists
 from flows.run import run_sync
 from lifeboat.journal import read, verify
 from lifeboat.outcome import RunOutcome
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("prefect_server", "lifeboat_home")
 
@@ -140,26 +142,28 @@ def test_retries_are_journaled(runbook: Callable[[str], str]) -> None:
 
 
 def test_timeout_fails_the_step(runbook: Callable[[str], str]) -> None:
+    path = runbook("  - {id: slow, check: wait, with: {duration: 60s}, timeout: 300ms}\n")
     started = time.perf_counter()
-    _, outcome = run(runbook("  - {id: slow, check: wait, with: {duration: 5s}, timeout: 300ms}\n"))
-    assert time.perf_counter() - started < 4
+    _, outcome = run(path)
+    # Not a speed target (bench/overhead.py measures runs): the bound is the step's own 60 s,
+    # which a run that waited for its abandoned step could not beat.
+    assert time.perf_counter() - started < 60, "the run waited for the step it timed out"
     assert outcome.steps[0].error == "wait: did not finish within 0.3 s"
 
 
 def test_independent_steps_run_together(runbook: Callable[[str], str]) -> None:
-    started = time.perf_counter()
     _, outcome = run(
         runbook(
             "  - {id: one, check: wait, with: {duration: 1s}}\n"
             "  - {id: two, check: wait, with: {duration: 1s}, needs: []}\n"
         )
     )
-    elapsed = time.perf_counter() - started
     assert [s.status for s in outcome.steps] == ["succeeded", "succeeded"]
     one, two = outcome.steps
     assert one.started and two.started and one.ended and two.ended
+    # Together means overlapping, as the steps' own times say; how long the whole run took
+    # is the benchmark's business (bench/overhead.py).
     assert one.started < two.ended and two.started < one.ended, "the two waits overlapped"
-    assert elapsed < 4, elapsed
 
 
 def test_continue_tolerates_a_failure(runbook: Callable[[str], str]) -> None:
@@ -198,45 +202,57 @@ GATE = (
 )
 
 
-def answer_when_paused(run_input: dict[str, Any]) -> threading.Thread:
-    """Answer the first paused flow run of the session's server, as an approver would."""
+API_POLL_S = 0.1  # each poll is a round trip to the Prefect server: spare it on a busy machine
 
-    def answer() -> None:
-        import asyncio
 
+class Approver:
+    """Answers the gate of the run of ``path``, from a thread, as an approver would: once the
+    run waits at its gate and the gate's form exists."""
+
+    def __init__(self, path: str, run_input: dict[str, Any]) -> None:
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._answer, args=(path, run_input), daemon=True)
+        self.thread.start()
+
+    def _answer(self, path: str, run_input: dict[str, Any]) -> None:
         from prefect.client.schemas.filters import (
             FlowRunFilter,
             FlowRunFilterState,
             FlowRunFilterStateName,
         )
 
-        async def paused() -> UUID | None:
-            async with get_client() as client:
-                runs = await client.read_flow_runs(
-                    flow_run_filter=FlowRunFilter(
-                        state=FlowRunFilterState(name=FlowRunFilterStateName(any_=["Paused"]))
-                    )
+        paused = FlowRunFilter(
+            state=FlowRunFilterState(name=FlowRunFilterStateName(any_=["Paused"]))
+        )
+        try:
+            with get_client(sync_client=True) as client:
+
+                def waiting() -> UUID | None:
+                    for run in client.read_flow_runs(flow_run_filter=paused):
+                        if run.parameters.get("runbook_path") == path and form_exists(client, run):
+                            return run.id
+                    return None
+
+                gated = wait_until(
+                    waiting, f"the run of {path} waits at its gate with its form", every=API_POLL_S
                 )
-                return runs[0].id if runs else None
+            resume_flow_run(gated, run_input=run_input)
+        except BaseException as error:  # the test's own thread raises it, in answered()
+            self.error = error
 
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            run_id = asyncio.run(paused())
-            if run_id:
-                time.sleep(0.2)  # the input form is created right after the pause
-                resume_flow_run(run_id, run_input=run_input)
-                return
-            time.sleep(0.2)
-
-    thread = threading.Thread(target=answer, daemon=True)
-    thread.start()
-    return thread
+    def answered(self) -> None:
+        """Fail unless the answer was given (call it once the run has ended)."""
+        self.thread.join(30)  # a guard against a hang: the run that needed it is over
+        assert not self.thread.is_alive(), "the approver is still waiting for the gate"
+        if self.error is not None:
+            raise self.error
 
 
 def test_approval_through_resume(runbook: Callable[[str], str]) -> None:
-    answering = answer_when_paused({"approved": True, "approver": "bob", "comment": "go"})
-    state, outcome = run(runbook(GATE % "30s"), initiator="alice")
-    answering.join(5)
+    path = runbook(GATE % "30s")
+    approver = Approver(path, {"approved": True, "approver": "bob", "comment": "go"})
+    state, outcome = run(path, initiator="alice")
+    approver.answered()
     assert state.is_completed(), state.message
     assert outcome.steps[0].actor == "bob"
     answered = [e for e in read(Path(outcome.journal)) if e.event == "approval.answered"]
@@ -244,9 +260,10 @@ def test_approval_through_resume(runbook: Callable[[str], str]) -> None:
 
 
 def test_rejection_aborts(runbook: Callable[[str], str]) -> None:
-    answering = answer_when_paused({"approved": False, "approver": "carol", "comment": "no"})
-    state, outcome = run(runbook(GATE % "30s"))
-    answering.join(5)
+    path = runbook(GATE % "30s")
+    approver = Approver(path, {"approved": False, "approver": "carol", "comment": "no"})
+    state, outcome = run(path)
+    approver.answered()
     assert state.is_failed()
     assert outcome.steps[0].error == "rejected by carol: no"
     assert outcome.steps[1].status == "skipped"
@@ -406,17 +423,20 @@ def test_killed_run_leaves_a_verifiable_prefix(
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 60
-    journal: Path | None = None
-    while time.monotonic() < deadline:
-        found = list((lifeboat_home / "runs").glob("*/journal.jsonl"))
-        if found and ("step.started", "long") in [(e.event, e.step_id) for e in read(found[0])]:
-            journal = found[0]
-            break
-        time.sleep(0.1)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait(10)
-    assert journal is not None, "the run never reached its second step"
+
+    def at_the_long_step() -> Path | None:
+        for found in (lifeboat_home / "runs").glob("*/journal.jsonl"):
+            if ("step.started", "long") in [(e.event, e.step_id) for e in read(found)]:
+                return found
+        return None
+
+    try:
+        journal = wait_until(
+            at_the_long_step, "the run journaled the start of its second step", timeout=60
+        )
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
     result = verify(journal)
     assert result.ok, result.problem
     assert [(e.event, e.step_id) for e in read(journal)] == [

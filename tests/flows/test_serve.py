@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import os
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,10 +16,14 @@ import sqlalchemy
 
 from lifeboat.sandbox.receiver import Receiver
 from tests.conftest import LIFEBOAT_CLI
+from tests.waiting import wait_until
 
 SQLALCHEMY_21 = tuple(map(int, sqlalchemy.__version__.split(".")[:2])) >= (2, 1)
 FLOW_NAME = "lifeboat-runbook"  # flows.run.FLOW_NAME
 Serve = Callable[[Path], subprocess.Popen[str]]
+# Each poll opens a Prefect client for one API call: a quarter of a second spares the server
+# (and a busy machine) without making anything wait noticeably longer.
+API_POLL_S = 0.25
 
 MINUTELY = """\
 id: {id}
@@ -120,16 +123,6 @@ def deployments(names: list[str], url: str | None = None) -> dict[str, Any]:
         return asyncio.run(read())
 
 
-def wait_for(what: Callable[[], Any], timeout: float, message: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = what()
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout:.0f} s: {message}")
-
-
 def runs_of(deployment_id: Any, url: str | None = None) -> list[Any]:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
@@ -155,7 +148,12 @@ def test_each_runbook_its_own_form(serve: Serve, tmp_path: Path) -> None:
     process = serve(folder)
 
     names = ["form-ok", "form-broken"]
-    found = wait_for(lambda: len(d := deployments(names)) == 2 and d, 60, "both deployments")
+    found = wait_until(
+        lambda: d if len(d := deployments(names)) == 2 else None,
+        "serve registered both deployments",
+        timeout=60,
+        every=API_POLL_S,
+    )
     good, bad = found["form-ok"], found["form-broken"]
     assert good.version == f"1.0.0+{hashlib.sha256(ok.read_bytes()).hexdigest()[:8]}"
     assert bad.version.startswith("2.3.4+")
@@ -198,13 +196,22 @@ def test_scheduled_drill_runs_on_its_own(
     folder.mkdir()
     _runbook(folder, "serve-cron", WAIT, "json://127.0.0.1:9/x")
     process = serve_scheduled(folder)
-    found = wait_for(lambda: deployments(["serve-cron"], url), 60, "the deployment")
+    found = wait_until(
+        lambda: deployments(["serve-cron"], url),
+        "serve registered the serve-cron deployment",
+        timeout=60,
+        every=API_POLL_S,
+    )
 
     def completed() -> list[Any]:
         runs = runs_of(found["serve-cron"].id, url)
         return [r for r in runs if r.state and r.state.type.value == "COMPLETED"]
 
-    done = wait_for(completed, 150, "a scheduled serve-cron drill")
+    # A hang guard, not a schedule check: the cron's next minute, the scheduler's 5 s loop,
+    # serve's poll for runs and a 10 ms drill fit in it twice over.
+    done = wait_until(
+        completed, "a scheduled serve-cron drill completed", timeout=150, every=API_POLL_S
+    )
     assert done[0].parameters["mode"] == "drill"
     assert process.poll() is None
 
@@ -224,7 +231,12 @@ def test_served_drills_run_and_a_failed_one_alerts_oncall(
     before = len(receiver.files())
     process = serve(folder)
     names = ["serve-ok", "serve-broken"]
-    wait_for(lambda: len(deployments(names)) == 2, 60, "both deployments")
+    wait_until(
+        lambda: len(deployments(names)) == 2,
+        "serve registered both deployments",
+        timeout=60,
+        every=API_POLL_S,
+    )
     drill = {"mode": "drill", "reason": "scheduled drill"}
     good = run_deployment(f"{FLOW_NAME}/serve-ok", parameters=drill, timeout=90)
     bad = run_deployment(f"{FLOW_NAME}/serve-broken", parameters=drill, timeout=90)
@@ -244,7 +256,12 @@ def test_serving_a_changed_runbook_updates_its_version(serve: Serve, tmp_path: P
     path = _runbook(folder, "serve-versioned", WAIT, "json://127.0.0.1:9/x")
     first = serve(folder)
     name = ["serve-versioned"]
-    wait_for(lambda: deployments(name).get("serve-versioned"), 60, "the deployment")
+    wait_until(
+        lambda: deployments(name).get("serve-versioned"),
+        "serve registered the serve-versioned deployment",
+        timeout=60,
+        every=API_POLL_S,
+    )
     stop(first)
     kept = deployments(name)["serve-versioned"]  # pause_on_shutdown=False
     assert kept.schedules[0].active and not kept.paused
@@ -255,7 +272,9 @@ def test_serving_a_changed_runbook_updates_its_version(serve: Serve, tmp_path: P
         found = deployments(name).get("serve-versioned")
         return found if found and found.version.startswith("1.1.0+") else None
 
-    deployment = wait_for(updated, 60, "version 1.1.0")
+    deployment = wait_until(
+        updated, "serve updated serve-versioned to version 1.1.0", timeout=60, every=API_POLL_S
+    )
     assert deployment.schedules and deployment.schedules[0].active
     assert not deployment.paused
 

@@ -9,7 +9,6 @@ import os
 import re
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from playwright.sync_api import Page, sync_playwright
 
 from lifeboat.journal import Entry, read, verify
 from tests.conftest import LIFEBOAT_CLI, TEST_OUTPUT, chromium
+from tests.waiting import NeverHappened, wait_until
 
 GATE = """\
 id: ui-gate
@@ -63,13 +63,17 @@ def served(full_prefect_server: str, tmp_path: Path) -> Iterator[tuple[str, Path
 
 def ended(journal: Path, timeout: float = 60.0) -> list[Entry]:
     """The journal's entries once the run has ended."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        entries = read(journal) if journal.exists() else []
-        if entries and entries[-1].event == "run.ended":
-            return entries
-        time.sleep(0.2)
-    raise AssertionError(f"the run did not end within {timeout:.0f} s: {journal}")
+
+    def entries() -> list[Entry] | None:
+        found = read(journal) if journal.exists() else []
+        return found if found and found[-1].event == "run.ended" else None
+
+    try:
+        return wait_until(entries, f"the run journaled run.ended in {journal}", timeout=timeout)
+    except NeverHappened as never:  # say where the run stands: a refused answer, no answer...
+        found = read(journal) if journal.exists() else []
+        last = [(e.event, e.step_id, e.actor, e.error) for e in found[-3:]]
+        raise NeverHappened(f"{never}; its last entries: {last}") from None
 
 
 def shot(page: Page, name: str) -> None:
@@ -114,6 +118,7 @@ def test_start_from_the_form_approve_through_the_gate_see_it_complete(
         boxes.nth(1).fill("plan checked in the UI")  # Comment
         shot(page, "4-approval-form")
         dialog.get_by_role("button", name="Submit").click()
+        dialog.wait_for(state="hidden")  # the UI took the answer (it stays open on an error)
         journal = home / "runs" / run_id / "journal.jsonl"
         entries = ended(journal)
         page.reload(wait_until="networkidle")  # the run's own state badge, not a task's

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 
 from lifeboat import listing, storage
 from lifeboat.storage import S3Location
+from tests.waiting import wait_until
 
 # Folders, objects beside them, names that sort around "/" ("0.txt" < "0/" < "0a"), and a
 # folder nested in a folder: the cases where a wrong merge would reorder keys.
@@ -86,10 +86,7 @@ def test_closing_early_stops_every_lane(s3: Any, monkeypatch: pytest.MonkeyPatch
     assert next(objects).key == "0/0"
     assert _lanes() > 1
     objects.close()
-    deadline = time.monotonic() + 5
-    while _lanes() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _lanes() == 0
+    wait_until(lambda: _lanes() == 0, "every listing lane ended after the stream was closed")
 
 
 def _lanes() -> int:

@@ -19,6 +19,7 @@ from lifeboat.errors import StepTimeout
 from lifeboat.sandbox.sshd import SshdSite, SshdSites, SshEndpoint
 from lifeboat.settings import Settings
 from lifeboat.ssh import OUTPUT_LIMIT, SshError, SshPool, SshTarget, SshTimeout
+from tests.waiting import wait_until
 
 
 def target_of(endpoint: SshEndpoint) -> SshTarget:
@@ -64,7 +65,10 @@ def test_timeout_closes_the_channel_and_names_host_and_command(
     started = time.monotonic()
     with pytest.raises(SshTimeout) as info:
         pool.run(target, ["sleep", "5"], timeout=0.5)
-    assert time.monotonic() - started < 2
+    # A hang guard with 10x headroom over the 0.5 s timeout, which is also the command's
+    # own 5 s: a timeout that waited for the command to end would take at least that long.
+    waited = time.monotonic() - started
+    assert waited < 5, f"the 0.5 s timeout ended the command only after {waited:.1f} s"
     assert isinstance(info.value, StepTimeout)
     assert str(info.value) == (
         f"{site_a.user}@127.0.0.1:{site_a.port}: `sleep 5` did not finish within 0.5 s; "
@@ -239,6 +243,17 @@ def test_a_host_dying_mid_command_fails_fast_and_clearly(tmp_path: Path) -> None
 
     from lifeboat.sandbox.process import descendants
 
+    def remote_sleep(sshd: int) -> bool:
+        """Whether the host runs `sleep 30`: the command is under way, the kill can come."""
+        for pid in descendants(sshd):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:  # it ended between the listing and the read
+                continue
+            if cmdline == b"sleep\x0030\x00":
+                return True
+        return False
+
     with SshdSites(tmp_path / "ssh", ["doomed"]) as sites:
         endpoint = sites.endpoint("doomed")
         pool = SshPool(Settings(known_hosts=sites.known_hosts, ssh_config=sites.ssh_config))
@@ -246,15 +261,17 @@ def test_a_host_dying_mid_command_fails_fast_and_clearly(tmp_path: Path) -> None
         sshd = sites["doomed"].pid
         assert sshd is not None
         with ThreadPoolExecutor(1) as runner:
-            started = time.monotonic()
             running = runner.submit(pool.run, target_of(endpoint), ["sleep", "30"], 25)
-            time.sleep(1.0)
+            wait_until(lambda: remote_sleep(sshd), "`sleep 30` running on the doomed host")
+            killed = time.monotonic()
             for pid in [*descendants(sshd), sshd]:  # the whole host: daemon and sessions
                 os.kill(pid, signal.SIGKILL)
             with pytest.raises(SshError) as info:
                 running.result(timeout=20)
-            elapsed = time.monotonic() - started
+            elapsed = time.monotonic() - killed
         pool.close()
+    # A hang guard: the dead connection is seen at once (its sockets close with the
+    # processes); not noticing it means waiting for the command's own 25 s timeout.
     assert elapsed < 10, f"took {elapsed:.1f} s to notice"
     assert f"127.0.0.1:{endpoint.port}" in str(info.value)
     assert "sleep 30" in str(info.value)

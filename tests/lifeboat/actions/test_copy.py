@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -57,8 +57,10 @@ def test_copies_the_newest_matching_files_and_undo_restores(
     a_data = clean_sites["site-a"].root / "app" / "data"
     b_data = clean_sites["site-b"].root / "app" / "data"
     (a_data / "db-1.sql.gz").write_bytes(b"old night")
-    time.sleep(0.01)
     (a_data / "db-2.sql.gz").write_bytes(b"written on site A" * 1000)
+    # db-1 is the previous night's dump: a day older (SFTP lists mtimes in whole seconds).
+    night_before = (a_data / "db-2.sql.gz").stat().st_mtime - 86_400
+    os.utime(a_data / "db-1.sql.gz", (night_before, night_before))
     (a_data / "notes.txt").write_text("not a dump")
     (b_data / "db-2.sql.gz").write_bytes(b"stale copy on B")
     params = CopyParams(
