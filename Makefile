@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+LOCKED := $(VENV)/.locked
 LOCK   := requirements/lock.txt
 # Every pin of the resolved tree, from pyproject.toml's ranges (all extras) and the installer.
 LOCK_INPUTS := pyproject.toml requirements/tools.in
@@ -13,14 +14,17 @@ PIP_COMPILE := pip-compile -q --extra dev --extra bench --generate-hashes --allo
 
 setup: $(STAMP) system
 
-# The environment is the lock, exactly: built afresh whenever the lock or the project's
-# metadata changes (an old .venv may hold packages the lock no longer names), every
-# distribution checked against its hash, then the project itself on top without resolving
-# anything. scripts/check-lock.py fails the setup if `pip freeze` differs from the lock.
-$(STAMP): $(LOCK) pyproject.toml
+# The environment is the lock, exactly: built afresh whenever the lock changes (an old .venv
+# may hold packages the lock no longer names), every distribution checked against its hash;
+# then the project itself on top, again when pyproject.toml changes, resolving nothing.
+# scripts/check-lock.py fails the setup if `pip freeze` differs from the lock.
+$(LOCKED): $(LOCK)
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --require-hashes --no-deps -r $(LOCK)
+	touch $(LOCKED)
+
+$(STAMP): $(LOCKED) pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	$(BIN)/python scripts/check-lock.py $(LOCK)
 	touch $(STAMP)
