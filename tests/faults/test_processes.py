@@ -331,7 +331,11 @@ def test_ten_simultaneous_live_runs_one_runs_nine_refused(
         assert "Traceback" not in r.stderr, r.stderr
     assert journaled == ["hold"]
     assert events(found[0])[-1] == ("run.ended", None)
-    assert len(flows) == 10 and len(refusal_s) == 9, flows
+    seen = [
+        f"{f['name']}: {(f.get('state') or {}).get('name')}, {f['start_time']} -> {f['end_time']}"
+        for f in flows.values()
+    ]
+    assert len(flows) == 10 and len(refusal_s) == 9, "\n".join(seen)
     # Refused, not queued behind the holder: the nine ended while it still held the lock
     # (the holder releases it only once they have, checked above). How long each refusal
     # took is reported in the row, not bounded: a loaded machine stretches it.
