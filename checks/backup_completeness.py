@@ -228,8 +228,13 @@ def _drain(q: queue.Queue[Any], stop: threading.Event, uri: str) -> Iterator[Obj
         if isinstance(item, Exception):
             raise item
         if previous is not None and item.key <= previous:
-            why = f"listing out of order: {item.key!r} after {previous!r}"
-            raise storage.StorageError(why, target=uri)
+            order = "listed twice" if item.key == previous else "out of order"
+            raise storage.StorageError(
+                f"cannot check: the store listed {item.key!r} after {previous!r} "
+                f"({order}: the store is at fault, not the backup)",
+                target=uri,
+                code="access.failed",
+            )
         previous = item.key
         yield item
 

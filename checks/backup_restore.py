@@ -73,6 +73,7 @@ class Restored:
     size: int = 0
     sha256: str = ""
     reference: str = ""  # manifest, checksum, etag: what the bytes were compared with
+    modified: str = ""  # the object's time in the store (ISO 8601): how old the proof is
     problem: str | None = None
     verify_exit: int | None = None
     verify_output: str = ""
@@ -142,7 +143,7 @@ def _restore_one(
     name = f"{index}-{_SAFE.sub('_', item.key.rsplit('/', 1)[-1])[:100] or 'object'}"
     expected = restoring.expected(location, item, manifest)
     path, size, sha256 = scratch.write(name, storage.chunks(location, item.key))
-    done = Restored(item.key, path, size, sha256)
+    done = Restored(item.key, path, size, sha256, modified=item.modified.isoformat())
     if size != item.size:
         done.problem = f"{size:,} bytes restored, the store lists {item.size:,}"
     elif expected is None:

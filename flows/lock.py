@@ -9,8 +9,11 @@ A drill takes no slot (a drill must never block a real failover), but does not s
 a live run holds the lock: drills wait. A live run may start while a drill runs.
 
 The holder is found through a tag: once it holds the slot, a live run tags its own flow
-run ``lifeboat-lock:<lock>`` (and ``lifeboat-runbook:<id>``, ``lifeboat-by:<initiator>``,
-``lifeboat-lease:<lease id>``), so the refusal can name it and the Prefect UI filter by it.
+run ``lifeboat-lock:<lock>`` (and ``lifeboat-runbook:<id>``, ``lifeboat-mode:live``,
+``lifeboat-by:<initiator>``), so the refusal can name it and the Prefect UI filter by it. A
+drill that may start is tagged with its runbook and mode (not the lock: it holds none).
+Tags are what a person filters on: the lease id, which only ``--resume`` needs, is kept in
+the run's flow run input ``lifeboat-lease`` instead.
 
 If the process of a live run dies, its lease expires after ``LEASE_S`` and the server frees
 the slot (a full ``prefect server`` sweeps expired leases every 15 s; an ephemeral one does
@@ -21,6 +24,7 @@ also deactivate the limit in the Prefect UI to switch the lock off.
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -43,7 +47,7 @@ from prefect.client.schemas.objects import ConcurrencyLeaseHolder, FlowRun, Stat
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.concurrency.context import ConcurrencyContext
 from prefect.concurrency.sync import concurrency
-from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound, PrefectHTTPStatusError
 from prefect.runtime import flow_run
 
 from lifeboat.context import RunContext
@@ -52,6 +56,7 @@ from lifeboat.errors import LockHeld, StepError
 FLOW_NAME = "lifeboat-runbook"  # flows.run.FLOW_NAME (not imported: run.py imports this)
 LEASE_S = 60.0  # Prefect's minimum; renewed every 45 s while the run lives, paused or not
 FIND_HOLDER_S = 3.0  # the holder tags its run right after taking the slot: allow for that
+LEASE_KEY = "lifeboat-lease"  # the flow run input that keeps a holder's lease id
 
 
 def limit_name(lock: str) -> str:
@@ -75,6 +80,7 @@ def hold(ctx: RunContext) -> Iterator[None]:
                 raise LockHeld(
                     f"a live run of {lock} holds the lock: run {_describe(holder)}; drills wait"
                 )
+            _tag(client, me, ctx, None)
         yield
         return
     held = ExitStack()
@@ -121,11 +127,11 @@ def _acquire(client: SyncPrefectClient, held: ExitStack, ctx: RunContext, me: UU
         return _lease_id()
     holder = _holder(client, lock, me)
     resumed = UUID(ctx.run_id) if UUID(ctx.run_id) != me else None
-    dead = _tagged(holder, "lifeboat-lease:") if holder and holder.id == resumed else None
+    dead = _lease_of(client, holder.id) if holder and holder.id == resumed else None
     if dead is None:
         raise _refusal(lock, holder)
     ctx.log(f"run {resumed} is resumed here: taking over its lock {lock} (lease {dead})")
-    client.release_concurrency_slots_with_lease(UUID(dead))
+    client.release_concurrency_slots_with_lease(dead)
     if _take(held, lock, me):
         return _lease_id()
     raise _refusal(lock, _holder(client, lock, me))  # another run was quicker
@@ -215,14 +221,25 @@ def _active_slots(client: SyncPrefectClient, name: str) -> int:
 
 
 def _tag(client: SyncPrefectClient, run_id: UUID, ctx: RunContext, lease: UUID | None) -> None:
+    """Tag a run that goes ahead with its runbook and mode, and a live one with its lock
+    (which ``_holder`` looks for); keep the lease, for ``--resume``, out of the tags."""
     current = client.read_flow_run(run_id).tags
-    ours = [
-        lock_tag(ctx.runbook.lock_name),
-        f"lifeboat-runbook:{ctx.runbook.id}",
-        f"lifeboat-by:{ctx.initiator}",
-        *([f"lifeboat-lease:{lease}"] if lease else []),
-    ]
+    ours = [f"lifeboat-runbook:{ctx.runbook.id}", f"lifeboat-mode:{ctx.mode}"]
+    if ctx.mode == "live":
+        ours += [lock_tag(ctx.runbook.lock_name), f"lifeboat-by:{ctx.initiator}"]
     client.update_flow_run(run_id, tags=[*current, *(t for t in ours if t not in current)])
+    if lease is not None:
+        client.create_flow_run_input(run_id, LEASE_KEY, json.dumps(str(lease)))
+
+
+def _lease_of(client: SyncPrefectClient, run_id: UUID) -> UUID | None:
+    """The lease a live run took (``_tag``), None when it recorded none."""
+    try:
+        return UUID(json.loads(client.read_flow_run_input(run_id, LEASE_KEY)))
+    except PrefectHTTPStatusError as error:
+        if error.response.status_code == 404:
+            return None
+        raise
 
 
 def _holder(client: SyncPrefectClient, lock: str, me: UUID) -> FlowRun | None:

@@ -37,7 +37,7 @@ def publish_review(
     from lifeboat.audit.review import build
 
     try:
-        review = build(journal, redactor)
+        review = build(journal, redactor, settings)
         text = redactor.text(markdown(review))
         (journal.parent / "review.md").write_text(text, encoding="utf-8")
         (journal.parent / "review.html").write_text(redactor.text(html(review)), encoding="utf-8")

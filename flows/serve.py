@@ -1,17 +1,20 @@
 """Serving runbooks as Prefect deployments: one per runbook, each with its own form.
 
-One flow function serves every runbook; each deployment fixes ``runbook_path`` and carries
-its own ``parameter_openapi_schema`` (``lifeboat.serving``), so the Prefect UI shows each
-runbook's mode, reason, incident and typed parameters. A drill that fails tells the
-runbook's on-call stakeholders (``in_drills: true``) through Lifeboat's channels.
+One flow function serves every runbook; each deployment fixes ``runbook_path`` (in its
+``parameters``, not in its form) and carries its own ``parameter_openapi_schema``
+(``lifeboat.serving``), so the Prefect UI shows each runbook's mode, reason, incident and
+typed parameters. A drill that fails tells the runbook's on-call stakeholders
+(``in_drills: true``) through Lifeboat's channels.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
+from uuid import UUID
 
 from prefect import flow, get_run_logger
+from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import State
 from prefect.deployments.runner import RunnerDeployment
 from prefect.runtime import deployment, flow_run
@@ -20,6 +23,7 @@ from prefect.types.entrypoint import EntrypointType
 from prefect.utilities.callables import ParameterSchema
 
 from flows.run import FLOW_NAME, build_context, run_runbook
+from lifeboat.errors import ParameterError
 from lifeboat.notify import Receipt, receipts, summary
 from lifeboat.outcome import RunOutcome
 from lifeboat.runbook.model import NotifyStep, Stage
@@ -38,6 +42,7 @@ def run_served(
     params: dict[str, Any] | None = None,
 ) -> State[RunOutcome]:
     """A runbook's deployment: run it with the form's values; a failed drill alerts on-call."""
+    _check_fixed(runbook_path)
     try:
         state = run_runbook.fn(
             runbook_path,
@@ -56,6 +61,17 @@ def run_served(
     if mode == "drill" and not state.is_completed():
         alert_drill_failed(runbook_path, params or {}, outcome, state.message or "failed")
     return state
+
+
+def _check_fixed(runbook_path: str) -> None:
+    """Refuse a runbook file other than the deployment's own. The form does not offer the
+    field, but Prefect's API (and the UI's JSON view) accept parameters the form lacks."""
+    if deployment.id is None:  # called as a plain flow, not from a deployment
+        return
+    with get_client(sync_client=True) as client:
+        fixed = client.read_deployment(UUID(deployment.id)).parameters.get("runbook_path")
+    if fixed is not None and runbook_path != fixed:
+        raise ParameterError(f"deployment {deployment.name} runs {fixed} only, not {runbook_path}")
 
 
 def alert_drill_failed(

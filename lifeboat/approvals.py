@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime
 
 from pydantic import BaseModel
+from pydantic.json_schema import SkipJsonSchema
 
 from lifeboat.context import RunContext
 from lifeboat.errors import StepError
@@ -20,6 +21,12 @@ from lifeboat.runbook.model import ApprovalStep
 
 DEFAULT_TIMEOUT_S = 3600
 
+# How an answer reached the gate, as the journal records it (``evidence.via``).
+TERMINAL = "terminal"  # ``lifeboat approve``: it says so itself, in the form's hidden ``via``
+UI_OR_API = "ui or api"  # the Prefect UI's form and other API clients send the same request
+IN_ADVANCE = "--yes"  # ``lifeboat run --yes`` or the demo: given before the run started
+WATCHDOG = "watchdog"  # nobody answered before the runbook's timeout
+
 
 class Answer(BaseModel):
     """An approver's answer: the fields of the form in the Prefect UI."""
@@ -28,6 +35,23 @@ class Answer(BaseModel):
     approver: str = ""
     comment: str = ""
     confirm: str = ""
+    # Not a field of the UI's form (kept out of its JSON schema): ``lifeboat approve`` sends
+    # "terminal" here; the gate itself sets the channels no remote client may claim.
+    via: SkipJsonSchema[str] = ""
+
+
+def arrived(answer: Answer) -> Answer:
+    """A remote answer with the channel it may claim: ``terminal``, else ``ui or api``.
+
+    The UI's form cannot say it is the UI, and it sends the same request as any other API
+    client: the two are told apart from ``lifeboat approve`` only, which says so itself.
+    """
+    via = TERMINAL if answer.via == TERMINAL else UI_OR_API
+    return answer.model_copy(update={"via": via})
+
+
+#: The answer the watchdog gives at the runbook's timeout (never counts as approval).
+TIMED_OUT = Answer(approved=False, approver="lifeboat", comment="approval timed out", via=WATCHDOG)
 
 
 def prompt_of(ctx: RunContext, step: ApprovalStep) -> str:
@@ -77,6 +101,7 @@ def in_advance(ctx: RunContext) -> Answer | None:
         approved=True,
         approver=f"{ctx.auto_approver} (--yes)",
         comment="approved in advance with --yes",
+        via=IN_ADVANCE,
     )
 
 
@@ -91,13 +116,16 @@ def refusal(ctx: RunContext, step: ApprovalStep, answer: Answer) -> str | None:
         return f"{answer.approver} is not among the approvers ({', '.join(rules.approvers)})"
     if rules.distinct_approver and answer.approver == ctx.initiator:
         return f"{answer.approver} started this run and may not approve it"
-    if (
-        rules.confirm
-        and answer.confirm.strip() != rules.confirm
-        and "(--yes)" not in (answer.approver)
-    ):
+    # Approving in advance names no target: ``--yes`` is the confirmation. Only the gate
+    # sets that channel (``arrived``): an approver named "x (--yes)" in the form must confirm.
+    if rules.confirm and answer.confirm.strip() != rules.confirm and answer.via != IN_ADVANCE:
         return f"confirmation must be '{rules.confirm}'"
     return None
+
+
+def _how(answer: Answer) -> dict[str, str]:
+    """What the journal keeps of how an answer arrived: its channel, its name as given."""
+    return {"via": answer.via or UI_OR_API, "approver": answer.approver}
 
 
 def refused(ctx: RunContext, step: ApprovalStep, answer: Answer, why: str) -> None:
@@ -107,6 +135,7 @@ def refused(ctx: RunContext, step: ApprovalStep, answer: Answer, why: str) -> No
         kind="approval",
         actor=answer.approver or None,
         error=f"refused: {why}",
+        evidence=_how(answer),
     )
     ctx.log(f"{step.id}: answer refused: {why}; asking again")
 
@@ -118,13 +147,25 @@ def decide(
     begun = datetime.now(UTC)
     clock = started if started is not None else time.perf_counter()
     if answer is None:
-        return _failed(
-            ctx, step, f"no approval within {timeout_of(step):g} s", None, begun=begun, clock=clock
+        why = f"no approval within {timeout_of(step):g} s"
+        ctx.journal.append(
+            "approval.answered",
+            step_id=step.id,
+            kind="approval",
+            actor=TIMED_OUT.approver,
+            summary=f"timed out: {why}",
+            evidence=_how(TIMED_OUT),
         )
+        return _failed(ctx, step, why, None, begun=begun, clock=clock)
     verdict = "approved" if answer.approved else "rejected"
     note = f"{verdict}: {answer.comment}" if answer.comment else verdict
     ctx.journal.append(
-        "approval.answered", step_id=step.id, kind="approval", actor=answer.approver, summary=note
+        "approval.answered",
+        step_id=step.id,
+        kind="approval",
+        actor=answer.approver,
+        summary=note,
+        evidence=_how(answer),
     )
     if not answer.approved:
         reason = f"rejected by {answer.approver}" + (

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
+from rich.text import Text
 
 from lifeboat import (
     __version__,
@@ -26,7 +26,16 @@ from lifeboat import (
     cli_sandbox,
     cli_serve,
 )
-from lifeboat.console import EXIT_FAILED, EXIT_INVALID, EXIT_OK, err, fail, load_for_run, out
+from lifeboat.console import (
+    EXIT_FAILED,
+    EXIT_INVALID,
+    EXIT_OK,
+    err,
+    fail,
+    load_for_run,
+    out,
+    print_wrapped,
+)
 from lifeboat.errors import LifeboatError, ParameterError, RunbookInvalid
 
 app = typer.Typer(
@@ -102,16 +111,24 @@ def plan(
     loaded, _, values = load_for_run(runbook, param or [], mode)
     the_plan = build_plan(loaded, values, default_registry(), mode=mode)  # type: ignore[arg-type]
     rb = loaded.runbook
-    out.print(
-        f"[bold]{escape(rb.title)}[/bold]  ({rb.id} {rb.version}, sha256 {loaded.sha256[:12]}, "
-        f"plan {the_plan.hash[:12]})"
+    # Text, not markup: a title, a command or a parameter value prints as written.
+    print_wrapped(
+        Text.assemble(
+            (rb.title, "bold"),
+            f"  ({rb.id} {rb.version}, sha256 {loaded.sha256[:12]}, plan {the_plan.hash[:12]})",
+        )
     )
     if rb.objectives.rto or rb.objectives.rpo:
-        out.print(f"objectives: RTO {_fmt(rb.objectives.rto)}, RPO {_fmt(rb.objectives.rpo)}")
-    for number, step in enumerate(the_plan.steps, 1):
         out.print(
-            f"[bold]{number:>2}. {step.id}[/bold]  [cyan]{step.kind}[/cyan]  "
-            f"{escape(describe(step))}"
+            f"objectives: RTO {_fmt(rb.objectives.rto)}, RPO {_fmt(rb.objectives.rpo)}",
+            markup=False,
+        )
+    for number, step in enumerate(the_plan.steps, 1):
+        print_wrapped(
+            Text.assemble(
+                (f"{number:>2}. {step.id}", "bold"), "  ", (step.kind, "cyan"), "  ", describe(step)
+            ),
+            indent=6,
         )
         notes = [
             f"needs: {', '.join(step.needs) or '-'}",
@@ -122,7 +139,7 @@ def plan(
             notes.append(f"rollback: {step.rollback}")
         elif step.mutating and not step.reversible:
             notes.append("IRREVERSIBLE: no rollback")
-        out.print("      " + escape("  |  ".join(notes)), style="dim")
+        print_wrapped(Text("      " + "  |  ".join(notes), style="dim"), indent=6)
 
 
 def _fmt(value: object) -> str:

@@ -56,7 +56,7 @@ def preview(
     mode: Annotated[str, typer.Option(help="drill or live")] = "live",
 ) -> None:
     """Render one message as the run would (parameters at their defaults); send nothing."""
-    from lifeboat.comms.message import build
+    from lifeboat.comms.message import build, example_failure
     from lifeboat.comms.render import AUDIENCES, LANGUAGES, override_path, render
     from lifeboat.registry import default_registry
     from lifeboat.runbook import load
@@ -74,7 +74,9 @@ def preview(
     loaded = load_or_exit(lambda: load(runbook, registry=default_registry()))
     rb = loaded.runbook
     params = {n: p.default for n, p in rb.parameters.items() if p.default is not None}
-    message = build(rb, Stage(stage), mode=mode, incident=incident, params=params)
+    # incident.failed is the run's own closing message: shown for an example failure.
+    failure = example_failure(rb, runbook) if stage == Stage.incident_failed else None
+    message = build(rb, Stage(stage), mode=mode, incident=incident, params=params, failure=failure)
     rendered = render(message, lang, audience, override=override_path(rb, runbook, Stage(stage)))
     out.print(f"Subject: {rendered.subject}\n\n{rendered.body}", markup=False, end="")
 

@@ -31,7 +31,10 @@ def report(
     ] = True,
 ) -> None:
     """The post-incident review of a run: what happened, RTO and RPO achieved against the
-    objectives, timeline, steps, approvals, evidence, messages sent, rollbacks."""
+    objectives, timeline (a chart in HTML), steps, approvals and how each was given, what
+    each action changed and how its rollback ended, checks' evidence, every message sent
+    with its full text, rollbacks, and whether the journal's signature and off-site copy
+    verify."""
     from lifeboat.audit.render_review import render
     from lifeboat.audit.review import build
     from lifeboat.redact import Redactor
@@ -43,7 +46,7 @@ def report(
     journal = find_journal(run, settings.runs_dir)
     redactor = Redactor(settings.secret_values())
     try:
-        review = build(journal, redactor)
+        review = build(journal, redactor, settings)
     except (ValueError, OSError) as exc:
         fail(f"{journal}: cannot build the review: {exc}", EXIT_INVALID)
     text = redactor.text(render(review, format))

@@ -26,8 +26,14 @@ def sandbox_dir(settings: Settings) -> Path:
 
 
 def up(directory: Path, *, prefect: bool = False) -> None:
+    if state_path(directory).exists() and not keeper.healthy(directory, prefect=prefect):
+        err.print(
+            f"the sandbox in {directory} is not healthy: stopping what is left of it and "
+            "starting afresh, its data gone",
+            markup=False,
+        )
     keeper.start(directory, prefect=prefect)
-    err.print(f"sandbox up in {directory}; to use it:")
+    err.print(f"sandbox up in {directory}; to use it:", markup=False)
     exports(directory)
 
 
@@ -41,17 +47,19 @@ def exports(directory: Path) -> None:
     if ui is not None:
         variables["PREFECT_API_URL"] = f"{ui}/api"
     for name, value in variables.items():
-        out.print(
-            f"export {name}={shlex.quote(value)}", markup=False
-        )  # for eval "$(...)"  # for eval "$(...)"
+        out.print(f"export {name}={shlex.quote(value)}", markup=False)  # for eval "$(...)"
 
 
 def down(directory: Path) -> None:
-    if not state_path(directory).exists():
+    """Stop every process of the sandbox and wait for them; exit 1 naming any survivor."""
+    stopped = keeper.stop(directory)
+    if not stopped.found:
         out.print("no sandbox is running")
         return
-    for name, what in keeper.stop(directory).items():
-        out.print(f"{name}: {what}")
+    for process in stopped.leftovers:
+        out.print(f"stopped what was left running: {process}", markup=False)
+    if stopped.survivors:
+        fail("still running after down: " + "; ".join(map(str, stopped.survivors)))
     out.print("sandbox stopped")
 
 
@@ -61,7 +69,9 @@ def show(directory: Path) -> None:
         raise typer.Exit(EXIT_FAILED)
     state = read_state(directory)
     for record in state.services:
-        out.print(f"{record.name:12} {status(directory)[record.name]:12} {record.url}")
+        out.print(
+            f"{record.name:12} {status(directory)[record.name]:12} {record.url}", markup=False
+        )
 
 
 def seed_runbooks(directory: Path, paths: list[Path]) -> None:
@@ -84,7 +94,8 @@ def seed_runbooks(directory: Path, paths: list[Path]) -> None:
     )
     out.print(
         f"seeded {len(files)} runbooks: {len(seeded.buckets)} buckets created, "
-        f"{seeded.objects} objects written, {len(seeded.aliases)} hosts mapped to sandbox sites"
+        f"{seeded.objects} objects written, {len(seeded.aliases)} hosts mapped to sandbox sites",
+        markup=False,
     )
     for address, site in sorted(seeded.aliases.items()):
         out.print(f"  {address} -> {site}", markup=False)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from lifeboat.errors import ParameterError, RunbookInvalid
 
@@ -16,8 +17,35 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# emoji=False: rich would print ``runbook.yaml:100:3`` as ``runbook.yaml💯3`` and a user's
+# ``:smile:`` as a face. Markup stays on for the demo's colours; every value a person wrote
+# (paths, titles, summaries, errors) goes out as ``Text`` or with ``markup=False``.
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+
+
+def wide(width: int) -> Console:
+    """A console of ``width`` columns for tables written to a pipe or a file."""
+    return Console(highlight=False, emoji=False, width=width)
+
+
+def print_wrapped(text: Text, indent: int = 0, console: Console = out) -> None:
+    """Print ``text`` whole, never cut: on a terminal wrapped at words to its width, the
+    lines after the first indented by ``indent``; to a pipe or a file on one line, so that
+    grep and CI logs see each record as one line."""
+    if not console.is_terminal:
+        console.print(text, soft_wrap=True)
+        return
+    indent = min(indent, console.width // 2)  # a narrow terminal still gets half a line
+    (first, *_) = text.wrap(console, console.width, overflow="fold")
+    rest = text[len(first.plain) :]  # wrapping keeps every character: the rest follows
+    rest = rest[len(rest.plain) - len(rest.plain.lstrip(" ")) :]
+    lines = [first]
+    if rest.plain:
+        lines += rest.wrap(console, console.width - indent, overflow="fold")
+    for number, line in enumerate(lines):
+        line.rstrip()
+        console.print(Text(" " * indent) + line if number else line, soft_wrap=True)
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:

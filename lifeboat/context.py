@@ -99,5 +99,9 @@ class RunContext:
 def identity(loaded: LoadedRunbook) -> RunbookIdentity:
     rb = loaded.runbook
     return RunbookIdentity(
-        id=rb.id, version=rb.version, sha256=loaded.sha256, git_commit=loaded.git_commit
+        id=rb.id,
+        version=rb.version,
+        sha256=loaded.sha256,
+        git_commit=loaded.git_commit,
+        git_dirty=loaded.git_dirty,
     )

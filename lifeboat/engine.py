@@ -8,7 +8,8 @@ Prefect-free on purpose: an ``Executor`` decides how a step runs (a Prefect task
 - ``abort`` (the default) starts nothing more, waits for running steps, and in live mode
   runs the rollbacks of completed steps in reverse order of completion; ``rollback`` does
   that in drills too;
-- every step that never ran is journaled as skipped, so the record is complete.
+- every step that never ran is journaled as skipped, so the record is complete;
+- a failed run tells every stakeholder it already informed (``lifeboat.failure_notice``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Protocol
 
-from lifeboat import approvals
+from lifeboat import approvals, failure_notice
 from lifeboat.audit import offsite
 from lifeboat.cadence import Cadence
 from lifeboat.context import RunContext
@@ -109,12 +110,15 @@ def execute(
         with _cadence(ctx, done or {}):
             failure = _schedule(ctx, executor)
             rollbacks: list[StepOutcome] = []
-            if failure is not None and (
+            rolled = failure is not None and (
                 failure.on_failure == OnFailure.rollback or ctx.mode == "live"
-            ):
+            )
+            if rolled:
                 rollbacks = _roll_back(ctx, executor)
     finally:
         close_pool(ctx)  # one SSH connection per host per run: closed with the run
+    if failure is not None:  # after the rollbacks, which it reports; the timer is stopped
+        failure_notice.send(ctx, failure, rollbacks, rolled)
     status = RunStatus.failed if failure is not None else RunStatus.succeeded
     summary = f"failed at {failure.id}" if failure else "all steps done"
     if any(r.status == StepStatus.failed for r in rollbacks):

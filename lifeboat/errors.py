@@ -22,8 +22,8 @@ alert rule) can tell "the backup is bad" from "we could not look at it":
     data.*     the system is not as required: data.missing, data.corrupted, data.stale,
                data.too_close, data.drift, data.unprotected, data.restore_failed
     access.*   we could not look: access.denied, access.no_bucket, access.unreachable,
-               access.no_credentials, access.no_zone, access.ssh, access.no_secret,
-               access.failed
+               access.no_credentials, access.no_zone, access.no_region (the store does
+               not say where a bucket is), access.ssh, access.no_secret, access.failed
     lock.held  another live run of the system holds its lock: this run did not start
     check.failed, step.failed, step.timeout    anything else
 """

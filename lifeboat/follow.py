@@ -17,6 +17,7 @@ from lifeboat.audit.run_records import first_entry, parse_ts
 from lifeboat.journal import Entry, read
 
 POLL_S = 0.2
+MTIME_SLACK_S = 1.0
 T = TypeVar("T")
 
 
@@ -30,7 +31,9 @@ def newest_journal(runs: Path, since: float) -> Path | None:
         return None
     started = {}
     for path in runs.glob("*/journal.jsonl"):
-        if path.stat().st_mtime >= since:
+        # Only a shortcut past old journals: file times tick coarser than time.time(), so a
+        # journal written just after ``since`` may carry an mtime a few ms before it.
+        if path.stat().st_mtime >= since - MTIME_SLACK_S:
             first = _first_time(path)
             if first is not None and first >= since:
                 started[path] = first
@@ -43,11 +46,19 @@ def _first_time(journal: Path) -> float | None:
     return parse_ts(first["ts"]).timestamp() if first is not None else None
 
 
-def entries(runs: Path, since: float, running: Callable[[], bool]) -> Iterator[Entry]:
+def entries(
+    runs: Path,
+    since: float,
+    running: Callable[[], bool],
+    journal: Path | None = None,
+    shown: int = 0,
+) -> Iterator[Entry]:
     """Each new entry of the run's journal as it is written, until the run has stopped and
-    every entry it wrote was yielded."""
-    journal: Path | None = None
-    shown = 0
+    every entry it wrote was yielded.
+
+    ``journal``: the journal to follow when it is known already (a resumed run continues
+    its own, whose first entry is older than ``since``), from its entry ``shown`` on.
+    """
     while True:
         alive = running()  # read before the journal: its last entries are then included
         journal = journal or newest_journal(runs, since)
@@ -59,10 +70,17 @@ def entries(runs: Path, since: float, running: Callable[[], bool]) -> Iterator[E
         time.sleep(POLL_S)
 
 
-def run_followed(call: Callable[[], T], runs: Path, on_entry: Callable[[Entry], None]) -> T:
+def run_followed(
+    call: Callable[[], T],
+    runs: Path,
+    on_entry: Callable[[Entry], None],
+    journal: Path | None = None,
+) -> T:
     """Run ``call`` (a flow run) in a thread and hand each entry its journal gets to
-    ``on_entry`` as it is written; its result once it ended, or what it raised."""
+    ``on_entry`` as it is written; its result once it ended, or what it raised.
+    ``journal``: see ``entries``; its entries written before the call are not handed on."""
     since = time.time()
+    shown = len(read(journal)) if journal is not None and journal.exists() else 0
     result: list[T] = []
     failure: list[BaseException] = []
 
@@ -74,7 +92,7 @@ def run_followed(call: Callable[[], T], runs: Path, on_entry: Callable[[Entry], 
 
     worker = threading.Thread(target=work, name="lifeboat-flow")
     worker.start()
-    for entry in entries(runs, since, worker.is_alive):
+    for entry in entries(runs, since, worker.is_alive, journal, shown):
         on_entry(entry)
     worker.join()
     if failure:

@@ -41,6 +41,7 @@ class RunbookIdentity(BaseModel):
     version: str
     sha256: str
     git_commit: str | None = None
+    git_dirty: bool | None = None  # the file differed from git_commit (None: not in git)
 
 
 class Entry(BaseModel):

@@ -6,8 +6,9 @@ Drills must not page customers: in drill mode only stakeholders with ``in_drills
 receive the message, marked ``[DRILL]``; the others are recorded as skipped.
 
 Every channel gets a receipt in the step's evidence (so in the journal): the stakeholder,
-the channel's kind and redacted URL, language, audience, subject, its status (``sent``,
-``failed`` or ``skipped``), the tries it took and why it failed. Channels are sent at the
+the channel's kind and redacted URL, language, audience, subject and body (the journal
+redacts both like every evidence), its status (``sent``, ``failed`` or ``skipped``), the
+tries it took and why it failed. Channels are sent at the
 same time and each is retried (``lifeboat.delivery``). A failed channel does not fail the
 step unless its stakeholder is ``required``: the summary says which ones failed.
 """
@@ -23,7 +24,7 @@ from pydantic import BaseModel, Field
 
 from lifeboat import secrets
 from lifeboat.comms import statuspage
-from lifeboat.comms.message import from_run
+from lifeboat.comms.message import Message, from_run
 from lifeboat.comms.render import CommsError, Rendered, override_path, render
 from lifeboat.context import RunContext
 from lifeboat.delivery import Job, Retry, kind, send_all
@@ -41,21 +42,24 @@ class Receipt(BaseModel):
     language: str
     audience: str
     subject: str | None = None
+    body: str | None = Field(None, description="The text sent (redacted when journaled)")
     required: bool = False
     status: Literal["sent", "failed", "skipped"] = "failed"
     attempts: int = 0
     why: str | None = None
+    next_update: str | None = Field(
+        None, description="The next update's time this message promised, when it names one"
+    )
 
 
-def messages(ctx: RunContext, step: NotifyStep) -> dict[tuple[str, str], Rendered | CommsError]:
+def messages(
+    ctx: RunContext, step: NotifyStep, message: Message | None = None
+) -> dict[tuple[str, str], Rendered | CommsError]:
     """The rendered message per (language, audience) among the step's stakeholders, and
     the status page's (its language, customers) when the step updates the page."""
-    message = from_run(ctx, step)
+    message = message or from_run(ctx, step)
     rendered: dict[tuple[str, str], Rendered | CommsError] = {}
-    readers = [ctx.runbook.stakeholders[name] for name in step.to]
-    keys = [(s.language, s.audience) for s in readers]
-    if page := _page(ctx, step):
-        keys.append((page.language, "customers"))
+    keys = keys_of(ctx, step)
     try:
         override = override_path(ctx.runbook, ctx.loaded.path, step.notify)
     except CommsError as exc:  # a template that leads out of the runbook's folder
@@ -69,9 +73,29 @@ def messages(ctx: RunContext, step: NotifyStep) -> dict[tuple[str, str], Rendere
     return rendered
 
 
-def receipts(ctx: RunContext, step: NotifyStep) -> list[Receipt]:
-    """Send the step's message to every channel of its stakeholders; one receipt each."""
-    rendered = messages(ctx, step)
+def keys_of(ctx: RunContext, step: NotifyStep) -> list[tuple[str, str]]:
+    """The (language, audience) pairs the step's messages are rendered for."""
+    readers = [ctx.runbook.stakeholders[name] for name in step.to]
+    keys: list[tuple[str, str]] = [(s.language, s.audience) for s in readers]
+    if page := _page(ctx, step):
+        keys.append((page.language, "customers"))
+    return keys
+
+
+def receipts(
+    ctx: RunContext,
+    step: NotifyStep,
+    *,
+    message: Message | None = None,
+    rendered: dict[tuple[str, str], Rendered | CommsError] | None = None,
+) -> list[Receipt]:
+    """Send the step's message to every channel of its stakeholders; one receipt each.
+
+    ``message`` and ``rendered`` replace what the run's state gives (a failed run's closing
+    message, ``lifeboat.failure_notice``)."""
+    message = message or from_run(ctx, step)
+    if rendered is None:
+        rendered = messages(ctx, step, message)
     for value in secrets.values():  # set after the run started: still never written
         ctx.redactor.add(value)
         # A whole channel URL as a secret: Apprise logs it as http(s)://<the rest>.
@@ -90,6 +114,7 @@ def receipts(ctx: RunContext, step: NotifyStep) -> list[Receipt]:
                 language=stakeholder.language,
                 audience=stakeholder.audience,
                 subject=msg.subject if isinstance(msg, Rendered) else None,
+                body=msg.body if isinstance(msg, Rendered) else None,
                 required=stakeholder.required,
             )
             done.append(receipt)
@@ -99,6 +124,8 @@ def receipts(ctx: RunContext, step: NotifyStep) -> list[Receipt]:
             if isinstance(msg, CommsError):
                 receipt.why = ctx.redactor.text(str(msg))
                 continue
+            if message.next_update in msg.text:  # a promise this reader will hold us to
+                receipt.next_update = message.next_update
             try:
                 resolved = secrets.resolve(url)
             except secrets.SecretMissing as exc:
@@ -155,6 +182,7 @@ def status_page(
     )
     published = statuspage.publish(page, Path(ctx.loaded.path).parent, update)
     receipt.subject, receipt.target = msg.subject, published.destination
+    receipt.body = msg.body
     receipt.attempts = 0 if published.skipped else 1
     if published.skipped:
         receipt.status, receipt.why = "skipped", published.skipped

@@ -163,9 +163,10 @@ def _notify_in_drill(step: NotifyStep, runbook: Runbook) -> str:
     return said + (f"; not to {', '.join(spared)}" if spared else "")
 
 
-def _brief(inputs: dict[str, Any], limit: int = 80) -> str:
-    text = " ".join(f"{k}={v}" for k, v in inputs.items())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _brief(inputs: dict[str, Any]) -> str:
+    """Every input, whole: an approver must see the full command they approve (a cut
+    ``verify=['gzip', '…`` hides what runs), in the plan, the run's summary and the gate."""
+    return " ".join(f"{k}={v}" for k, v in inputs.items())
 
 
 def describe(step: PlannedStep) -> str:

@@ -45,7 +45,9 @@ class S3Location:
     def parse(cls, uri: str) -> S3Location:
         parsed = urlparse(uri)
         if parsed.scheme != "s3" or not parsed.netloc:
-            raise StorageError(f"not an s3:// URI: {uri!r}", target=uri, code="access.bad_uri")
+            raise StorageError(
+                f"cannot check: not an s3:// URI: {uri!r}", target=uri, code="access.bad_uri"
+            )
         return cls(parsed.netloc, parsed.path.lstrip("/"))
 
     def __str__(self) -> str:
@@ -136,5 +138,8 @@ def failed(operation: str, where: S3Location | str, exc: Exception) -> StorageEr
     """Our error for a botocore one: the operation, the service's words, and what to check."""
     failure = aws.explain(exc, _NO_BUCKET)
     said = f"{failure.hint}; " if failure.hint else ""
-    message = f"cannot check, {said}{operation} failed: {failure.why}"
-    return StorageError(message, target=str(where), code=failure.code)
+    return StorageError(
+        f"cannot check, {said}{operation} failed: {failure.why}",
+        target=str(where),
+        code=failure.code,
+    )

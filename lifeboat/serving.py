@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
 from lifeboat.runbook import LoadedRunbook
-from lifeboat.runbook.model import Parameter, ParameterType, Runbook
+from lifeboat.runbook.model import (
+    ActionStep,
+    Parameter,
+    ParameterType,
+    Runbook,
+)
 from lifeboat.runbook.types import format_duration
 
 TAG = "lifeboat"
@@ -81,28 +86,47 @@ def parameters_model(runbook: Runbook) -> type[BaseModel]:
     return model
 
 
+def mode_description(runbook: Runbook) -> str:
+    """What choosing live changes for this runbook, next to a drill of it."""
+    actions = [s for s in runbook.steps if isinstance(s, ActionStep)]
+    live = [f"{s.id} ({s.action})" for s in actions if s.live_only]
+    both = [f"{s.id} ({s.action})" for s in actions if not s.live_only]
+    quiet = [name for name, who in runbook.stakeholders.items() if not who.in_drills]
+    if live:
+        said = [
+            f"live changes production: {', '.join(live)}; "
+            "a drill plans and reports these steps without running them."
+        ]
+    else:
+        said = ["live runs what a drill runs: this runbook has no live-only action."]
+    if both:
+        said.append(f"Both modes run {', '.join(both)}.")
+    if quiet:
+        said.append(f"Only live runs tell {', '.join(quiet)}.")
+    return " ".join(said)
+
+
 def form_model(runbook: Runbook) -> type[BaseModel]:
     """The Prefect form of one runbook's deployment (its fields are the flow's parameters)."""
     fields: dict[str, Any] = {
         "mode": (
             Literal["drill", "live"],
-            Field(
-                "drill",
-                title="Mode",
-                description="drill rehearses without touching production; live fails over",
-            ),
+            Field("drill", title="Mode", description=mode_description(runbook)),
         ),
         "reason": (str, Field("", title="Reason", description="Why this run is started")),
         "incident": (
             str,
             Field("", title="Incident reference", description="e.g. INC-1234; empty in drills"),
         ),
+        # A plain date-time field: the flow's ``datetime | None`` would make the UI show
+        # a type switch ("Property is type None"); leaving the field empty means "not given".
         "detected_at": (
-            datetime | None,
+            Annotated[datetime | None, WithJsonSchema({"type": "string", "format": "date-time"})],
             Field(
                 None,
                 title="Detected at",
-                description="When the outage was detected (for the achieved RTO)",
+                description="When the outage was detected (for the achieved RTO); empty: unknown",
+                json_schema_extra=_no_default,
             ),
         ),
     }
@@ -121,20 +145,19 @@ def form_model(runbook: Runbook) -> type[BaseModel]:
     return model
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
 def parameter_schema(loaded: LoadedRunbook) -> dict[str, Any]:
-    """The deployment's ``parameter_openapi_schema``: the form plus the fixed runbook file."""
+    """The deployment's ``parameter_openapi_schema``: the form a person fills in.
+
+    The runbook file is not in it: the deployment fixes it (its ``parameters``), and the
+    flow refuses a run of any other file (``flows.serve.run_served``).
+    """
     schema = form_model(loaded.runbook).model_json_schema(ref_template="#/definitions/{model}")
-    properties: dict[str, Any] = {
-        "runbook_path": {
-            "title": "Runbook file",
-            "type": "string",
-            "readOnly": True,
-            "enum": [str(loaded.path)],
-            "default": str(loaded.path),
-            "position": 0,
-        }
-    }
-    for position, (name, prop) in enumerate(schema["properties"].items(), start=1):
+    properties: dict[str, Any] = {}
+    for position, (name, prop) in enumerate(schema["properties"].items()):
         properties[name] = {**prop, "position": position}
     return {
         "title": "Parameters",

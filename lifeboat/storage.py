@@ -20,10 +20,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlparse
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lifeboat import s3direct
+from lifeboat import aws, s3direct
 from lifeboat.bucket_protection import Protection, protection
 from lifeboat.s3client import S3Location, StorageError, client, failed
 
@@ -32,11 +33,14 @@ __all__ = [
     "ObjectHead",
     "ObjectInfo",
     "Protection",
+    "RegionAnswer",
     "S3Location",
     "StorageError",
+    "bucket_location",
     "bucket_region",
     "chunks",
     "client",
+    "endpoint",
     "head",
     "list_level",
     "list_objects",
@@ -60,7 +64,9 @@ class ObjectInfo:
 
 
 def bucket_region(location: S3Location) -> str:
-    """The region the store says the bucket lives in (GetBucketLocation)."""
+    """The region to sign the bucket's requests for (GetBucketLocation), an empty answer
+    read as AWS means it: us-east-1. Not evidence of where the bucket is (other stores
+    answer empty for every bucket): ``bucket_location`` says only what the store said."""
     try:
         answer = client().get_bucket_location(Bucket=location.bucket)
     except (ClientError, BotoCoreError) as exc:
@@ -69,6 +75,53 @@ def bucket_region(location: S3Location) -> str:
     constraint = answer.get("LocationConstraint")
     region = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(constraint, constraint)
     return str(region)
+
+
+@dataclass(frozen=True)
+class RegionAnswer:
+    """What the store itself said about where a bucket is, for ``backup.geo_separation``."""
+
+    region: str | None  # the region the store named; None when it named none
+    said: str  # the store's answers in words, for the evidence
+
+
+def bucket_location(location: S3Location) -> RegionAnswer:
+    """The region the store reports for the bucket, and nothing it did not say.
+
+    Unlike ``bucket_region``, an empty GetBucketLocation is not read as us-east-1: AWS
+    answers empty for us-east-1, but s3rver and other S3-compatible stores answer empty
+    for every bucket. HeadBucket's ``x-amz-bucket-region`` (AWS sends it for every bucket,
+    us-east-1 included, even on a refusal) settles it when the store sends it. A store
+    that does not implement GetBucketLocation (``access.failed``) has said nothing either;
+    refused credentials, an absent bucket or an unreachable endpoint still raise.
+    """
+    s3 = client()
+    try:
+        constraint = s3.get_bucket_location(Bucket=location.bucket).get("LocationConstraint")
+    except (ClientError, BotoCoreError) as exc:
+        error = failed("GetBucketLocation", location, exc)
+        if error.code != "access.failed":
+            raise error from exc
+        said = f"GetBucketLocation failed: {aws.explain(exc, {}).why}"
+    else:
+        if constraint:
+            region = "eu-west-1" if constraint == "EU" else str(constraint)  # the oldest buckets
+            return RegionAnswer(region, f"GetBucketLocation: {constraint}")
+        said = "GetBucketLocation: empty LocationConstraint"
+    try:
+        headers = s3.head_bucket(Bucket=location.bucket)["ResponseMetadata"]["HTTPHeaders"]
+    except ClientError as exc:  # AWS names the region on a 403 or 301 too
+        headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    except BotoCoreError:
+        headers = {}
+    if header := str(headers.get("x-amz-bucket-region") or ""):
+        return RegionAnswer(header, f"{said}; HeadBucket x-amz-bucket-region: {header}")
+    return RegionAnswer(None, f"{said}; HeadBucket: no x-amz-bucket-region")
+
+
+def endpoint() -> str:
+    """The host (and port, if any) of the S3 endpoint the shared client talks to."""
+    return str(urlparse(client().meta.endpoint_url).netloc).lower()
 
 
 def list_objects(
@@ -124,8 +177,12 @@ def _pages(location: S3Location, region: str | None, **params: str) -> Iterator[
         if not page.get("IsTruncated") or not following:
             return
         if following == token:  # as botocore's paginator: a store looping on one page
-            why = f"the store returned the same continuation token twice ({token[:40]!r})"
-            raise StorageError(why, target=str(location), code="access.failed")
+            raise StorageError(
+                f"cannot check: the store returned the same continuation token twice "
+                f"({token[:40]!r}; the store is at fault, not the backup)",
+                target=str(location),
+                code="access.failed",
+            )
         token = following
 
 

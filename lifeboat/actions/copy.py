@@ -23,6 +23,7 @@ from pydantic import Field
 
 from lifeboat import sftp
 from lifeboat.actions.files import revert_undo
+from lifeboat.changes import Change, recorded
 from lifeboat.errors import StepError
 from lifeboat.registry import Params, Ref, StepContext, StepOutput, registry
 from lifeboat.remote import Remote, RemotePath
@@ -60,6 +61,7 @@ def file_copy(params: CopyParams, ctx: StepContext) -> StepOutput:
     dest.output(["mkdir", "-p", "--", params.to_dir])
     written: list[tuple[str, str | None]] = []
     rows, sizes = [], []
+    changes: list[Change] = []
     try:
         for item in chosen:
             origin = posixpath.join(params.from_dir, item.name)
@@ -78,7 +80,24 @@ def file_copy(params: CopyParams, ctx: StepContext) -> StepOutput:
                     target=params.to_host,
                     code="data.corrupted",
                 )
-            rows.append({"file": item.name, "bytes": landed.size, "sha256": landed.sha256})
+            rows.append(
+                {
+                    "file": item.name,
+                    "bytes": landed.size,
+                    "sha256": landed.sha256,
+                    "previous_saved_as": backup,
+                }
+            )
+            changes.append(
+                Change(
+                    what=f"{params.to_host}:{target}",
+                    before=f"kept aside as {backup}" if backup else "no file",
+                    after=f"copied ({landed.size:,} bytes)",
+                    source=f"{params.from_host}:{origin}",
+                    checksum=landed.sha256,
+                    kept_aside=backup,
+                )
+            )
             sizes.append(landed.size)
             ctx.log(f"{params.from_host}:{origin} -> {params.to_host}:{target} ({landed.size:,} B)")
     except StepError:
@@ -94,6 +113,7 @@ def file_copy(params: CopyParams, ctx: StepContext) -> StepOutput:
             "refused_names": _shown(refused),
             "refused_count": len(refused),
             **params.model_dump(),
+            **recorded(*changes),
         },
         undo=revert_undo(params.to_host, written),
     )

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from lifeboat import dns
+from lifeboat.changes import Change, recorded
 from lifeboat.errors import StepError, StepTimeout
 from lifeboat.registry import Params, Ref, StepContext, StepOutput, Undo, registry, runbook_of
 
@@ -190,6 +191,13 @@ def _undo(
     )
 
 
+def _words(record: dns.Record | None) -> str:
+    """A record as the review shows it: ``CNAME web-a.example.net TTL 60``."""
+    if record is None:
+        return "no A, AAAA or CNAME record"
+    return f"{record.type} {', '.join(record.values)} TTL {record.ttl}"
+
+
 @registry.action("dns.switch", reversible=True)
 def dns_switch(params: DnsSwitchParams, ctx: StepContext) -> StepOutput:
     """Point a Route 53 record at a host (UPSERT, wait INSYNC); the undo restores the old value."""
@@ -221,6 +229,12 @@ def dns_switch(params: DnsSwitchParams, ctx: StepContext) -> StepOutput:
         for record in untouched:
             ctx.log(f"{name}: the {record.type} record {list(record.values)} is left as it is")
 
+    change = Change(
+        what=f"{name} {record_type}",
+        before=_words(replaced),
+        after=f"{record_type} {', '.join(values)} TTL {params.ttl}",
+    )
+    evidence |= recorded(change)
     if (
         replaced is not None
         and replaced.type == record_type
@@ -273,6 +287,7 @@ def dns_delete(params: DnsDeleteParams, ctx: StepContext) -> StepOutput:
         "deleted": None,
         "change_id": None,
         "insync_seconds": None,
+        **recorded(),  # nothing, until it deletes
     }
     if current is None:
         return StepOutput(
@@ -288,6 +303,8 @@ def dns_delete(params: DnsDeleteParams, ctx: StepContext) -> StepOutput:
         )
     ctx.log(f"{name}: deleting {record_type} {list(current.values)} TTL {current.ttl}")
     change_id = dns.delete(zone, current)
+    gone = Change(what=f"{name} {record_type}", before=_words(current), after="deleted")
+    evidence |= recorded(gone)
     evidence["deleted"] = evidence.pop("current")
     evidence["change_id"] = change_id
     evidence["insync_seconds"] = _wait(params, change_id)

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
+from lifeboat.changes import Change, recorded
 from lifeboat.errors import StepError
 from lifeboat.registry import Params, Ref, StepContext, StepOutput, Undo, registry
 from lifeboat.remote import Remote, RemotePath
@@ -101,6 +102,16 @@ def file_put(params: FilePutParams, ctx: StepContext) -> StepOutput:
         "bytes": written.size,
         "sha256": written.sha256,
         "previous_saved_as": backup,
+        **recorded(
+            Change(
+                what=f"{params.host}:{params.path}",
+                before=f"kept aside as {backup}" if backup else "no file",
+                after=f"written ({written.size:,} bytes, mode {params.mode})",
+                source=f"files/{params.source}" if params.source else "the step's content",
+                checksum=written.sha256,
+                kept_aside=backup,
+            )
+        ),
     }
     undo = revert_undo(params.host, [(params.path, backup)])
     return StepOutput(
@@ -116,14 +127,27 @@ def file_revert(params: FileRevertParams, ctx: StepContext) -> StepOutput:
     """Put files' saved previous versions back, or remove those that did not exist."""
     remote = Remote.of(ctx, params.host)
     said = []
+    changes = []
     for item in reversed(params.files):
+        what = f"{params.host}:{item.path}"
         if item.backup is None:
             remote.output(["rm", "-f", "--", item.path])
             said.append(f"removed {item.path}")
+            changes.append(Change(what=what, before="written by the step", after="removed"))
         else:
             remote.output(["mv", "-f", "--", item.backup, item.path])
             said.append(f"restored the previous {item.path}")
-    return StepOutput(summary=f"{params.host}: {'; '.join(said)}", evidence=params.model_dump())
+            changes.append(
+                Change(
+                    what=what,
+                    before="written by the step",
+                    after=f"the previous version, moved back from {item.backup}",
+                )
+            )
+    return StepOutput(
+        summary=f"{params.host}: {'; '.join(said)}",
+        evidence=params.model_dump() | recorded(*changes),
+    )
 
 
 class ScriptParams(Params):
@@ -154,6 +178,12 @@ def ssh_script(params: ScriptParams, ctx: StepContext) -> StepOutput:
         )
     finally:
         remote.succeeds(["rm", "-rf", "--", folder])
+    ran = Change(  # what the script changed is its own business: say what ran, and how
+        what=f"{params.host}: scripts/{params.script} {' '.join(params.argv)}".rstrip(),
+        after=f"exited {result.exit_status}",
+        source=f"scripts/{params.script}",
+        checksum=uploaded.sha256,
+    )
     evidence = {
         "host": params.host,
         "script": params.script,
@@ -162,6 +192,7 @@ def ssh_script(params: ScriptParams, ctx: StepContext) -> StepOutput:
         "exit_status": result.exit_status,
         "stdout_tail": result.stdout[-2048:],
         "stderr_tail": result.stderr[-2048:],
+        **recorded(ran),
     }
     if result.exit_status not in params.expect:
         stderr = " / ".join(result.stderr.strip().splitlines()[-3:]) or "(no stderr)"

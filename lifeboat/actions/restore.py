@@ -18,6 +18,7 @@ from pydantic import Field
 
 from lifeboat import restoring, storage
 from lifeboat.actions.files import revert_undo
+from lifeboat.changes import Change, recorded
 from lifeboat.errors import CheckFailed, StepError
 from lifeboat.registry import Params, Ref, StepContext, StepOutput, registry, runbook_of
 from lifeboat.remote import Remote, RemotePath, safe_name
@@ -73,6 +74,14 @@ def restore(params: RestoreParams, ctx: StepContext) -> StepOutput:
                 f"{written.sha256}",
                 target=str(location),
                 code="data.corrupted",
+                evidence={
+                    "copy": str(location),
+                    "key": item.key,
+                    "expected_sha256": expected[1],
+                    "sha256": written.sha256,
+                    "path": path,
+                    "previous_saved_as": backup,
+                },
             )
     except StepError:
         if backup:  # leave the host as we found it
@@ -92,6 +101,17 @@ def restore(params: RestoreParams, ctx: StepContext) -> StepOutput:
         "proof": expected[0],
         "seconds": round(seconds, 3),
         "previous_saved_as": backup,
+        **recorded(
+            Change(
+                what=f"{params.host}:{path}",
+                before=f"kept aside as {backup}" if backup else "no file",
+                after=f"{item.key} restored ({written.size:,} bytes)",
+                source=f"{location}{item.key} (modified "
+                f"{item.modified:%Y-%m-%d %H:%M:%S} UTC, proven by {expected[0]})",
+                checksum=written.sha256,
+                kept_aside=backup,
+            )
+        ),
     }
     if params.verify:
         result = remote.pool.run(remote.target, [*params.verify, path], params.timeout)

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from lifeboat.changes import Change, recorded
 from lifeboat.errors import StepError
 from lifeboat.registry import Params, Ref, StepContext, StepOutput, Undo, registry
 from lifeboat.remote import Remote
@@ -42,17 +43,24 @@ def _act(params: ServiceParams, ctx: StepContext, verb: Verb) -> StepOutput:
     evidence = {"host": params.host, "unit": params.unit, "verb": verb, "was_active": before}
     if verb != "restart" and before == wanted:
         state = "active" if before else "inactive"
+        unchanged = Change(what=f"{params.host}: {params.unit}", before=state, after=state)
         return StepOutput(
             summary=f"{params.host}: {params.unit} already {state}, nothing to do",
-            evidence=evidence,
+            evidence=evidence | {"is_active": before} | recorded(unchanged),
         )
     argv = ["systemctl", verb, params.unit]
     result = remote.pool.run(remote.target, argv, params.timeout, sudo=params.sudo)
     after = _active(remote, params)
     evidence |= {"exit_status": result.exit_status, "is_active": after}
+    state = "active" if after else "inactive"
+    change = Change(
+        what=f"{params.host}: {params.unit}",
+        before="active" if before else "inactive",
+        after=state + (" (restarted)" if verb == "restart" and after else ""),
+    )
+    evidence |= recorded(change)
     if result.exit_status != 0 or after != wanted:
         stderr = " / ".join(result.stderr.strip().splitlines()[-3:]) or "(no stderr)"
-        state = "active" if after else "inactive"
         raise StepError(
             f"`systemctl {verb} {params.unit}` exited {result.exit_status}, unit is {state}; "
             f"stderr: {stderr}",
@@ -63,7 +71,6 @@ def _act(params: ServiceParams, ctx: StepContext, verb: Verb) -> StepOutput:
     if before != after:  # back to how we found it
         back = "service.start" if before else "service.stop"
         undo = Undo(action=back, with_=params.model_dump())
-    state = "active" if after else "inactive"
     return StepOutput(
         summary=f"{params.host}: systemctl {verb} {params.unit}: now {state}",
         evidence=evidence,

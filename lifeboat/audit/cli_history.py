@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import IO, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from lifeboat.audit.history import (
     EXPORT_COLUMNS,
@@ -30,7 +30,7 @@ from lifeboat.audit.history import (
     timeline,
 )
 from lifeboat.audit.history import drills as drill_stats
-from lifeboat.console import EXIT_INVALID, fail, out
+from lifeboat.console import EXIT_INVALID, fail, out, wide
 
 Since = Annotated[
     str | None, typer.Option(help="Only runs started within this duration: 30d, 12h, 2w.")
@@ -90,7 +90,12 @@ def _print_table(table: Table) -> None:
     if out.is_terminal:
         out.print(table)
     else:
-        Console(highlight=False, width=WIDE).print(table)
+        wide(WIDE).print(table)
+
+
+def _cells(*values: str) -> list[Text]:
+    """A table row as text, not markup: an incident "[b]x[/b]" or a reason ":fire:" stays."""
+    return [Text(value) for value in values]
 
 
 def _status_word(status: str) -> str:
@@ -122,16 +127,18 @@ def list_runs(
         table.add_column("Prefect state", overflow="fold")
     for r in records:
         table.add_row(
-            _when(r.started),
-            r.run_id,
-            f"{r.runbook_id} {r.version}",
-            r.mode,
-            _status_word(r.status),
-            _seconds(r.duration.total_seconds()) if r.duration else "",
-            r.initiator or "",
-            ", ".join(r.approvers),
-            r.incident,
-            *([r.flow_run_state or ""] if prefect else []),
+            *_cells(
+                _when(r.started),
+                r.run_id,
+                f"{r.runbook_id} {r.version}",
+                r.mode,
+                _status_word(r.status),
+                _seconds(r.duration.total_seconds()) if r.duration else "",
+                r.initiator or "",
+                ", ".join(r.approvers),
+                r.incident,
+                *([r.flow_run_state or ""] if prefect else []),
+            )
         )
     _print_table(table)
 
@@ -177,12 +184,14 @@ def show(
         table.add_column(column, overflow="fold")
     for event in timeline(path):
         table.add_row(
-            event.ts.astimezone(UTC).strftime("%H:%M:%S.%f")[:-3],
-            event.event,
-            event.step or "",
-            event.status,
-            event.text,
-            event.actor or "",
+            *_cells(
+                event.ts.astimezone(UTC).strftime("%H:%M:%S.%f")[:-3],
+                event.event,
+                event.step or "",
+                event.status,
+                event.text,
+                event.actor or "",
+            )
         )
     _print_table(table)
 
@@ -236,10 +245,19 @@ def drills(
     certify_within: Annotated[
         str, typer.Option(help="A passing drill this recent certifies the current version.")
     ] = "30d",
+    chart: Annotated[
+        Path | None,
+        typer.Option(
+            "--chart",
+            help="Where to write the SVG chart of each drill's RTO and RPO against the "
+            "objectives (default: drills.svg in LIFEBOAT_HOME).",
+        ),
+    ] = None,
 ) -> None:
     """Per runbook: drills run, pass rate, last pass, RTO trend (durations of the last
     passing drills), and whether its current version is certified: a passing drill of that
-    exact version and file (sha256) within --certify-within."""
+    exact version and file (sha256) within --certify-within. Also writes a chart (SVG) of
+    every drill's RTO and RPO against the runbook's objectives, and says where."""
     cutoff = _cutoff(since)
     within = _duration(certify_within, "--certify-within")
     stats = drill_stats(_runs_dir(), cutoff, within)
@@ -258,12 +276,28 @@ def drills(
         if s.trend not in ("n/a",):
             trend += f" ({s.trend})"
         table.add_row(
-            s.runbook_id,
-            str(s.drills),
-            f"{s.pass_rate:.0%} ({s.passed}/{s.drills})",
-            _when(s.last_pass),
-            trend,
-            s.current_version,
-            ("yes: " if s.certified else "NO: ") + s.why,
+            *_cells(
+                s.runbook_id,
+                str(s.drills),
+                f"{s.pass_rate:.0%} ({s.passed}/{s.drills})",
+                _when(s.last_pass),
+                trend,
+                s.current_version,
+                ("yes: " if s.certified else "NO: ") + s.why,
+            )
         )
     _print_table(table)
+    _write_chart(chart, cutoff, since)
+
+
+def _write_chart(path: Path | None, cutoff: datetime | None, since: str) -> None:
+    """The drills' RTO and RPO as an SVG file; its path printed (a failure is exit 1)."""
+    from lifeboat.audit import drill_chart
+    from lifeboat.settings import Settings
+
+    target = path or Settings().home / "drills.svg"
+    try:
+        drill_chart.write(target, drill_chart.all_series(_runs_dir(), cutoff), since)
+    except OSError as exc:
+        fail(f"--chart: cannot write {target}: {exc.strerror or exc}")
+    out.print(f"chart of each drill's RTO and RPO against the objectives: {target}", markup=False)

@@ -4,24 +4,25 @@ The journal is the source of truth: every time, status, approver and receipt bel
 it. The runbook file adds what the journal does not hold (title, objectives, impact); when its
 bytes changed since the run (sha256), the review says so and keeps the journal's identity.
 
-Measured, as the review states next to each number:
-- RTO: from ``detected_at`` (else the run's start) to the end of the last passing validation
-  step: the last check that succeeded after the last action that succeeded; with no such
-  check (or no action), the run's end.
-- RPO: the age of the restored (``backup.restore``) or verified (``backup.freshness``)
-  backup at the failover moment: the start of the first action that succeeded after the
-  approval (after the run's start when it had no approval), else the run's end.
+RTO and RPO are measured in ``objectives`` (the same numbers ``audit drills`` charts); a
+failed run, or a restore that did not stand at the end of the run, is "not achieved".
+Every action is told with its inputs, what it changed and how its rollback ended
+(``review_actions``); every message with its full text; the journal's signature and
+off-site copy as they were when the review was written (``record_status``).
 """
 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from lifeboat.audit import objectives as measure
+from lifeboat.audit.record_status import RecordStatus, record_status
+from lifeboat.audit.review_actions import ActionRecord, actions_of
 from lifeboat.audit.review_parts import (
     Approval,
     Check,
@@ -41,6 +42,7 @@ from lifeboat.audit.review_parts import (
 )
 from lifeboat.journal import Entry, RunbookIdentity, read, verify
 from lifeboat.redact import Redactor
+from lifeboat.settings import Settings
 
 OPEN_QUESTIONS = [
     "What was the root cause?",
@@ -73,12 +75,15 @@ class Review(BaseModel):
     duration_s: float | None
     rto: Objective
     rpo: Objective
+    validated_at: datetime | None = None  # where the RTO stops: the end of the validation
     timeline: list[Timeline] = Field(default_factory=list)
     steps: list[Step] = Field(default_factory=list)
     approvals: list[Approval] = Field(default_factory=list)
     checks: list[Check] = Field(default_factory=list)
+    actions: list[ActionRecord] = Field(default_factory=list)
     messages: list[Message] = Field(default_factory=list)
     rollbacks: list[Rollback] = Field(default_factory=list)
+    record: RecordStatus | None = None  # signature and off-site copy, when written
     open_questions: list[str] = Field(default_factory=lambda: list(OPEN_QUESTIONS))
 
     @property
@@ -94,8 +99,12 @@ class Review(BaseModel):
         )
 
 
-def build(journal_path: Path, redactor: Redactor | None = None) -> Review:
-    """The review of the run recorded in ``journal_path``, scanned by ``redactor``."""
+def build(
+    journal_path: Path, redactor: Redactor | None = None, settings: Settings | None = None
+) -> Review:
+    """The review of the run recorded in ``journal_path``, scanned by ``redactor``; the
+    signature and off-site copy are checked with ``settings``' key and store."""
+    settings = settings or Settings()
     entries = read(journal_path)
     if not entries or entries[0].event != "run.started":
         raise ValueError(f"{journal_path}: no run.started entry: not a run journal")
@@ -106,7 +115,7 @@ def build(journal_path: Path, redactor: Redactor | None = None) -> Review:
     ended = next((e for e in reversed(entries) if e.event == "run.ended"), None)
     end = ended.ts if ended else None
     outcome, outcome_text = _outcome(ended, entries)
-    detected = _parse(inputs.get("detected_at"))
+    detected = measure.parse_moment(inputs.get("detected_at"))
     names = spec_names(entries)
     objectives = getattr(runbook, "objectives", None)
     comms = getattr(runbook, "comms", None)
@@ -134,20 +143,26 @@ def build(journal_path: Path, redactor: Redactor | None = None) -> Review:
         started=first.ts,
         ended=end,
         duration_s=(end - first.ts).total_seconds() if end else None,
-        rto=_rto(entries, detected, end, outcome, getattr(objectives, "rto", None)),
-        rpo=_rpo(entries, names, end, getattr(objectives, "rpo", None)),
+        rto=measure.rto(entries, detected, end, outcome, getattr(objectives, "rto", None)),
+        rpo=measure.rpo(entries, names, end, outcome, getattr(objectives, "rpo", None)),
+        validated_at=_validated_at(entries),
         timeline=timeline_of(entries, names, detected),
         steps=steps_of(entries),
         approvals=approvals_of(entries),
         checks=checks_of(entries, names),
+        actions=actions_of(entries),
         messages=messages_of(entries),
         rollbacks=rollbacks_of(entries),
+        record=record_status(journal_path, settings),
     )
     if redactor is None:
-        from lifeboat.settings import Settings
-
-        redactor = Redactor(Settings().secret_values())
+        redactor = Redactor(settings.secret_values())
     return Review.model_validate(redactor.data(review.model_dump(mode="json")))
+
+
+def _validated_at(entries: list[Entry]) -> datetime | None:
+    validated = measure.validation(entries)
+    return validated.ts if validated is not None else None
 
 
 def _runbook(path: Path, identity: RunbookIdentity) -> tuple[Any, str | None]:
@@ -175,107 +190,3 @@ def _outcome(ended: Entry | None, entries: list[Entry]) -> tuple[str, str]:
         return "unfinished", f"unfinished: the journal stops at {entries[-1].event}"
     text = ended.summary or ""
     return ("failed" if text.startswith("failed") else "succeeded"), text
-
-
-def _parse(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else None
-
-
-def _rto(
-    entries: list[Entry],
-    detected: datetime | None,
-    end: datetime | None,
-    outcome: str,
-    target: timedelta | None,
-) -> Objective:
-    start = detected or entries[0].ts
-    since = "detection (detected_at)" if detected else "the run's start (no detected_at given)"
-    if outcome != "succeeded":
-        return Objective.of(
-            "RTO", target, None, f"not achieved: the run {outcome}, service not restored by it"
-        )
-    done = [e for e in entries if e.event == "step.succeeded"]
-    actions = [e for e in done if e.kind == "action"]
-    after = [e for e in done if e.kind == "check" and (not actions or e.ts > actions[-1].ts)]
-    if actions and after:
-        stop, to = after[-1].ts, f"the end of validation step '{after[-1].step_id}'"
-    else:
-        stop = end or entries[-1].ts
-        why = "no action ran" if not actions else "no check passed after the last action"
-        to = f"the run's end ({why})"
-    return Objective.of("RTO", target, (stop - start).total_seconds(), f"from {since} to {to}")
-
-
-def _rpo(
-    entries: list[Entry], names: dict[str, str], end: datetime | None, target: timedelta | None
-) -> Objective:
-    backup = _backup_time(entries, names)
-    if backup is None:
-        return Objective.of(
-            "RPO", target, None, "not measured: no backup.restore or backup.freshness evidence"
-        )
-    modified, source = backup
-    moment, which = _failover(entries, end)
-    age = (moment - modified).total_seconds()
-    return Objective.of(
-        "RPO", target, age, f"age of {source} (modified {modified:%Y-%m-%d %H:%M:%S} UTC) {which}"
-    )
-
-
-def _backup_time(entries: list[Entry], names: dict[str, str]) -> tuple[datetime, str] | None:
-    """The restored backup's time, else the verified one's (the copy a restore test read)."""
-    done = [e for e in entries if e.event == "step.succeeded" and e.step_id]
-    for entry in done:
-        if names.get(entry.step_id or "") == "backup.restore":
-            moment = _parse(entry.evidence.get("modified"))
-            if moment:
-                key = entry.evidence.get("key", "?")
-                return moment, f"the restored backup {key} (step '{entry.step_id}')"
-    tested = {
-        str(e.evidence.get("copy"))
-        for e in done
-        if names.get(e.step_id or "") == "backup.restore_test"
-    }
-    found: list[tuple[bool, datetime, str]] = []
-    for entry in done:
-        if names.get(entry.step_id or "") != "backup.freshness":
-            continue
-        for row in entry.evidence.get("copies") or []:
-            moment = _parse(row.get("modified"))
-            if moment is not None:
-                proven = row.get("uri") in tested  # prefer the copy a restore test read
-                label = "restore-tested" if proven else "verified"
-                found.append(
-                    (
-                        proven,
-                        moment,
-                        f"the {label} backup {row.get('newest')} in "
-                        f"{row.get('uri')} (step '{entry.step_id}')",
-                    )
-                )
-    if not found:
-        return None
-    _, moment, label = max(found, key=lambda f: (f[0], f[1]))
-    return moment, label
-
-
-def _failover(entries: list[Entry], end: datetime | None) -> tuple[datetime, str]:
-    approved = next(
-        (e for e in entries if e.event == "step.succeeded" and e.kind == "approval"), None
-    )
-    since = approved.ts if approved else entries[0].ts
-    started = {e.step_id: e.ts for e in entries if e.event == "step.started"}
-    for entry in entries:
-        if entry.event == "step.succeeded" and entry.kind == "action" and entry.ts > since:
-            moment = started.get(entry.step_id, entry.ts)
-            if moment < since:
-                continue
-            after = "after the approval" if approved else "of the run"
-            return moment, f"at failover (start of '{entry.step_id}', first action {after})"
-    return end or entries[-1].ts, "at the run's end (no action ran)"

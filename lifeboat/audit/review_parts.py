@@ -38,6 +38,13 @@ class Objective(BaseModel):
     achieved_s: float | None
     met: bool | None  # None: no objective declared, or nothing measured
     basis: str  # how it was measured
+    # The run never reached what is measured (it failed, its restore was rolled back): the
+    # verdict says "not achieved", never "met" on a number that did not stand.
+    not_achieved: bool = False
+
+    @classmethod
+    def not_reached(cls, name: str, target: timedelta | None, basis: str) -> Objective:
+        return cls.of(name, target, None, basis).model_copy(update={"not_achieved": True})
 
     @classmethod
     def of(
@@ -59,9 +66,18 @@ class Objective(BaseModel):
 
     @property
     def verdict(self) -> str:
+        if self.not_achieved:
+            return "not achieved"
         if self.met is None:
             return "no objective" if self.target is None else "not measured"
         return "met" if self.met else "MISSED"
+
+    @property
+    def css(self) -> str:
+        """The HTML class of the verdict."""
+        if self.not_achieved or self.met is False:
+            return "failed"
+        return "met" if self.met else "dim"
 
 
 class Timeline(BaseModel):
@@ -84,9 +100,10 @@ class Approval(BaseModel):
     step_id: str
     asked: datetime | None
     answered: datetime | None
-    actor: str | None
+    actor: str | None  # the identity the answer gave
     verdict: str
     comment: str
+    via: str = "not recorded"  # how it was given: terminal, ui or api, --yes, watchdog
 
 
 class Check(BaseModel):
@@ -107,6 +124,10 @@ class Message(BaseModel):
     language: str
     subject: str
     status: str
+    target: str = ""  # the channel's URL, redacted
+    body: str | None = None  # None: not journaled (a journal written before bodies were)
+    attempts: int = 0
+    why: str = ""  # why it failed or was skipped
 
 
 class Rollback(BaseModel):
@@ -127,13 +148,14 @@ def spec_names(entries: list[Entry]) -> dict[str, str]:
     return names
 
 
-def compact(evidence: dict[str, Any]) -> str:
+def compact(evidence: dict[str, Any], limit: int | None = _EVIDENCE_CHARS) -> str:
+    """``key=value; ...``, cut at ``limit`` characters (None: whole)."""
     parts = []
     for key, value in evidence.items():
         shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
         parts.append(f"{key}={shown}")
     text = "; ".join(parts)
-    return text if len(text) <= _EVIDENCE_CHARS else text[: _EVIDENCE_CHARS - 1] + "…"
+    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
 
 
 _TERMINAL = {"step.succeeded": "succeeded", "step.failed": "failed", "step.skipped": "skipped"}
@@ -180,6 +202,7 @@ def approvals_of(entries: list[Entry]) -> list[Approval]:
                     actor=entry.actor,
                     verdict=verdict or "answered",
                     comment=comment,
+                    via=via_of(entry),
                 )
             )
         elif (
@@ -192,9 +215,20 @@ def approvals_of(entries: list[Entry]) -> list[Approval]:
                 Approval(
                     step_id=entry.step_id, asked=asked.get(entry.step_id), answered=None,
                     actor=None, verdict="unanswered", comment=entry.error or "",
+                    via="nobody answered",
                 )
             )  # fmt: skip
     return rows
+
+
+def via_of(entry: Entry) -> str:
+    """How an answer reached its gate: the journal's ``via`` (terminal, ui or api, --yes,
+    watchdog); for a journal written before answers recorded it, ``--yes`` is still known
+    from the approver's name, anything else is not."""
+    via = entry.evidence.get("via") or entry.inputs.get("via")
+    if isinstance(via, str) and via:
+        return via
+    return "--yes" if (entry.actor or "").endswith("(--yes)") else "not recorded"
 
 
 def checks_of(entries: list[Entry], names: dict[str, str]) -> list[Check]:
@@ -212,13 +246,23 @@ def checks_of(entries: list[Entry], names: dict[str, str]) -> list[Check]:
 
 
 def messages_of(entries: list[Entry]) -> list[Message]:
+    """Every delivery the journal holds, whatever its stage or event: a notify step's, an
+    automatic update's, a failed run's closing message (``update.sent`` too)."""
+    stages = {
+        e.step_id: str(e.inputs.get("stage", ""))
+        for e in entries
+        if e.kind == "notify" and e.event == "step.started"
+    }
     rows = []
     for entry in entries:
         automatic = entry.event == "update.sent"
-        if not (automatic or (entry.kind == "notify" and entry.event in _TERMINAL)):
+        if entry.event == "step.started" or not (automatic or entry.event in _TERMINAL):
             continue
-        stage = str(entry.inputs.get("stage", "")) if automatic else ""
+        stage = str(entry.inputs.get("stage") or stages.get(entry.step_id, ""))
         for delivery in entry.evidence.get("deliveries") or []:
+            if not isinstance(delivery, dict):
+                continue
+            body = delivery.get("body")
             rows.append(
                 Message(
                     ts=entry.ts,
@@ -230,6 +274,10 @@ def messages_of(entries: list[Entry]) -> list[Message]:
                     language=str(delivery.get("language") or ""),
                     subject=str(delivery.get("subject") or ""),
                     status=str(delivery.get("status", "")),
+                    target=str(delivery.get("target") or ""),
+                    body=body if isinstance(body, str) else None,
+                    attempts=int(delivery.get("attempts") or 0),
+                    why=str(delivery.get("why") or ""),
                 )
             )
     return rows

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifeboat.comms.message import Message, Progress, StepLine, build
+from lifeboat.comms.message import Message, Progress, StepLine, build, example_failure
 from lifeboat.comms.render import CommsError, Rendered, override_path, render
 from lifeboat.runbook.model import NotifyStep, Runbook, Stage
 
@@ -53,6 +53,14 @@ def _window(r: Rendered, m: Message) -> bool:
     return m.window is not None and m.window in r.text
 
 
+def _next_update(r: Rendered, m: Message) -> bool:
+    return m.next_update in r.text
+
+
+def _resume(r: Rendered, m: Message) -> bool:
+    return m.failure is not None and bool(m.failure.resume) and m.failure.resume in r.text
+
+
 PARTS: dict[str, Detector] = {
     "an ETA (or a plain statement that there is none yet)": _eta,
     "a support contact": _support,
@@ -60,10 +68,14 @@ PARTS: dict[str, Detector] = {
     "the lessons learnt": _words(_LESSONS),
     "the preventive measures": _words(_PREVENTIVE),
     "the maintenance window": _window,
+    "the next update's time": _next_update,
+    "the command that resumes the run": _resume,
 }
 
 #: Parts only customers need: on-call does not call the support desk.
 CUSTOMERS_ONLY = frozenset({"a support contact"})
+#: Parts only the team needs: customers do not resume runs.
+INTERNAL_ONLY = frozenset({"the command that resumes the run"})
 
 #: The parts each stage must have.
 REQUIRED: dict[Stage, tuple[str, ...]] = {
@@ -80,6 +92,12 @@ REQUIRED: dict[Stage, tuple[str, ...]] = {
     Stage.incident_resolved: ("the lessons learnt", "the preventive measures", "an apology"),
     Stage.incident_postmortem: ("the lessons learnt", "the preventive measures", "an apology"),
     Stage.provider_escalation: (),
+    Stage.incident_failed: (
+        "the next update's time",
+        "a support contact",
+        "an apology",
+        "the command that resumes the run",
+    ),
 }
 
 
@@ -94,7 +112,8 @@ class Finding:
 
     def __str__(self) -> str:
         where = f"{self.stage.value}, {self.lang}, {self.audience}"
-        return f"{self.path}: step {self.step} ({where}): {self.problem}"
+        what = f"step {self.step}" if self.step else "when the run fails"
+        return f"{self.path}: {what} ({where}): {self.problem}"
 
 
 def internal_names(runbook: Runbook) -> dict[str, str]:
@@ -137,28 +156,78 @@ def sample(runbook: Runbook, step: NotifyStep) -> Message:
     return build(runbook, step.notify, progress=progress, incident="INC-1", params=params)
 
 
+def failed_sample(runbook: Runbook, path: Path | None) -> Message:
+    """A failed run's closing message: its last action failed, the steps before it done."""
+    failure = example_failure(runbook, path)
+    before = []
+    for other in runbook.steps:
+        if other.id == failure.step:
+            break
+        before.append(StepLine(id=other.id, title=other.title or other.id))
+    params = {n: p.default for n, p in runbook.parameters.items() if p.default is not None}
+    failed = [StepLine(id=failure.step, title=failure.title, error=failure.error)]
+    progress = Progress(total=len(runbook.steps), done=before, failed=failed)
+    return build(
+        runbook,
+        Stage.incident_failed,
+        progress=progress,
+        incident="INC-1",
+        params=params,
+        run_id="RUN",
+        failure=failure,
+    )
+
+
 def lint(runbook: Runbook, path: Path) -> Iterator[Finding]:
+    """Every notify step's messages, then the closing message of a failed run (sent to
+    every stakeholder a step may have told)."""
     names = internal_names(runbook)
+    told: set[str] = set()
     for step in runbook.steps:
-        if not isinstance(step, NotifyStep):
-            continue
-        message = sample(runbook, step)
-        readers = sorted(
-            {(runbook.stakeholders[n].language, runbook.stakeholders[n].audience) for n in step.to}
+        if isinstance(step, NotifyStep):
+            told.update(step.to)
+            yield from _check(runbook, path, step.id, sample(runbook, step), step.to, names=names)
+    if told:
+        yield from _check(
+            runbook, path, "", failed_sample(runbook, path), sorted(told), names=names
         )
-        for lang, audience in readers:
-            try:
-                override = override_path(runbook, path, step.notify)
-                rendered = render(message, lang, audience, override=override)
-            except CommsError as exc:
-                yield Finding(path, step.id, step.notify, lang, audience, str(exc))
+
+
+def _check(
+    runbook: Runbook,
+    path: Path,
+    step: str,
+    message: Message,
+    to: list[str],
+    *,
+    names: dict[str, str],
+) -> Iterator[Finding]:
+    """The findings of one message (``step`` "" for the closing one) for its readers."""
+    stage = message.stage
+    readers = sorted(
+        {(runbook.stakeholders[n].language, runbook.stakeholders[n].audience) for n in to}
+    )
+    for lang, audience in readers:
+        try:
+            override = override_path(runbook, path, stage)
+            rendered = render(message, lang, audience, override=override)
+        except CommsError as exc:
+            yield Finding(path, step, stage, lang, audience, str(exc))
+            continue
+        if not rendered.subject.removeprefix("[DRILL]").strip() or not rendered.body.strip():
+            problem = "renders no subject or no body"
+            if stage is Stage.incident_failed:  # see lifeboat.failure_notice
+                problem += ": the run would send the shipped template instead"
+            yield Finding(path, step, stage, lang, audience, problem)
+            continue
+        for part in REQUIRED[stage]:
+            if audience != "customers" and part in CUSTOMERS_ONLY:
                 continue
-            for part in REQUIRED[step.notify]:
-                if audience != "customers" and part in CUSTOMERS_ONLY:
-                    continue
-                if not PARTS[part](rendered, message):
-                    yield Finding(path, step.id, step.notify, lang, audience, f"missing {part}")
-            if audience == "customers":
-                for name, kind in disclosed(rendered.text, names):
-                    problem = f"discloses {kind} '{name}' to customers"
-                    yield Finding(path, step.id, step.notify, lang, audience, problem)
+            if audience == "customers" and part in INTERNAL_ONLY:
+                continue
+            if not PARTS[part](rendered, message):
+                yield Finding(path, step, stage, lang, audience, f"missing {part}")
+        if audience == "customers":
+            for name, kind in disclosed(rendered.text, names):
+                problem = f"discloses {kind} '{name}' to customers"
+                yield Finding(path, step, stage, lang, audience, problem)

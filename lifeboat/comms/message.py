@@ -10,13 +10,15 @@ and preventive measures.
 
 from __future__ import annotations
 
+import shlex
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from lifeboat.outcome import StepStatus
-from lifeboat.runbook.model import NotifyStep, Runbook, Stage
+from lifeboat.runbook.model import ActionStep, NotifyStep, Runbook, Stage
 from lifeboat.runbook.types import format_duration
 
 if TYPE_CHECKING:
@@ -64,6 +66,56 @@ class Contacts(BaseModel):
         return bool(self.email or self.phone or self.url)
 
 
+class RollbackLine(BaseModel):
+    step: str = Field(description="The step whose change was undone")
+    status: str = Field(description="How its rollback ended: succeeded or failed")
+    error: str | None = None
+
+
+class Failure(BaseModel):
+    """What stopped a run, for its closing message (``incident.failed``).
+
+    Empty fields are what a preview of the stage shows with no failure at hand.
+    """
+
+    step: str = ""
+    title: str = ""
+    kind: str = Field("", description="check, action, notify or approval")
+    how: Literal["failed", "refused", "timed_out"] = "failed"
+    error: str | None = None
+    evidence: list[str] = Field(default_factory=list, description="'key: value' lines")
+    rollbacks: list[RollbackLine] = Field(default_factory=list)
+    left: list[str] = Field(
+        default_factory=list, description="Completed actions without a rollback: left as is"
+    )
+    review: str = Field("", description="Where the post-incident review is")
+    resume: str = Field("", description="The exact command that resumes the run")
+    maintenance: bool = Field(
+        False, description="Customers were told of a planned maintenance, not of an incident"
+    )
+
+
+def example_failure(runbook: Runbook, path: Path | str | None = None) -> Failure:
+    """The failure a preview or lint shows for ``incident.failed``: the runbook's last
+    action failed and the actions before it were undone (whether an action records its
+    undo is only known when it runs)."""
+    actions = [s for s in runbook.steps if isinstance(s, ActionStep)]
+    failed = actions[-1] if actions else runbook.steps[-1]
+    earlier = actions[:-1]
+    stages = {s.notify for s in runbook.steps if isinstance(s, NotifyStep)}
+    return Failure(
+        step=failed.id,
+        title=failed.title or failed.id,
+        kind="action" if actions else type(failed).__name__.removesuffix("Step").lower(),
+        error="(example) the error the step reports",
+        rollbacks=[RollbackLine(step=s.id, status="succeeded") for s in reversed(earlier)],
+        review="LIFEBOAT_HOME/runs/RUN/review.md",
+        resume=shlex.join(["lifeboat", "run", "--resume", "RUN", str(path or "RUNBOOK")]),
+        maintenance=Stage.maintenance_scheduled in stages
+        and not stages & {Stage.incident_opened, Stage.incident_update},
+    )
+
+
 class Message(BaseModel):
     """Everything a stakeholder update says, before wording."""
 
@@ -87,6 +139,7 @@ class Message(BaseModel):
     rpo: str | None = Field(None, description="Recovery point objective: at most this much data")
     next_update: str = Field(description="When the next update comes, e.g. 14:30 UTC")
     now: str
+    failure: Failure | None = Field(None, description="What stopped the run (incident.failed)")
 
     def context(self) -> dict[str, Any]:
         """The template variables: ``m`` (this message, as plain data) and shortcuts."""
@@ -144,13 +197,19 @@ def build(
     params: dict[str, Any] | None = None,
     started: datetime | None = None,
     now: datetime | None = None,
+    failure: Failure | None = None,
+    next_update: datetime | None = None,
 ) -> Message:
     """A message from a runbook and what is known of its run (nothing for a preview).
 
     The ETA counts from ``detected_at`` when given, else from ``started`` (the run's first
-    step), else from now.
+    step), else from now. ``next_update`` replaces the usual promise (now plus the cadence):
+    a failed run's closing message must not promise later than an earlier message did.
+    An ``incident.failed`` message has no ETA: the plan it was computed from has failed.
     """
     now = now or datetime.now(UTC)
+    if stage is Stage.incident_failed:
+        failure = failure or Failure()
     progress = progress or Progress(total=len(runbook.steps))
     support = runbook.support
     values = params or {}
@@ -169,28 +228,39 @@ def build(
         mode=mode,
         progress=progress,
         affected=comms.affected,
-        estimate=estimate(runbook, progress, _started(detected_at, started or now), now),
+        estimate=Estimate()
+        if failure is not None
+        else estimate(runbook, progress, _started(detected_at, started or now), now),
         window=str(window) if window else None,
         compensation=comms.compensation,
         support=Contacts(**support.model_dump()) if support else Contacts(),
         workaround=comms.workaround,
         rpo=format_duration(runbook.objectives.rpo) if runbook.objectives.rpo else None,
-        next_update=clock(now + (comms.updates_every or NEXT_UPDATE)),
+        next_update=clock(next_update or now + (comms.updates_every or NEXT_UPDATE)),
         now=clock(now),
+        failure=failure,
     )
 
 
-def from_run(ctx: RunContext, step: NotifyStep) -> Message:
-    """The message of a ``notify`` step, from the run so far."""
+def from_run(
+    ctx: RunContext,
+    step: NotifyStep,
+    *,
+    failure: Failure | None = None,
+    next_update: datetime | None = None,
+) -> Message:
+    """The message of a ``notify`` step, from the run so far (for a failed run's closing
+    message, with its ``failure`` and the ``next_update`` it may promise)."""
     titles = {s.id: s.title or s.id for s in ctx.runbook.steps}
+    steps = [o for o in ctx.outcomes.values() if o.step_id in titles]  # not the rollbacks
     done = [
-        StepLine(id=o.step_id, title=titles.get(o.step_id, o.step_id))
-        for o in ctx.outcomes.values()
+        StepLine(id=o.step_id, title=titles[o.step_id])
+        for o in steps
         if o.status == StepStatus.succeeded
     ]
     failed = [
-        StepLine(id=o.step_id, title=titles.get(o.step_id, o.step_id), error=o.error)
-        for o in ctx.outcomes.values()
+        StepLine(id=o.step_id, title=titles[o.step_id], error=o.error)
+        for o in steps
         if o.status == StepStatus.failed
     ]
     return build(
@@ -204,4 +274,6 @@ def from_run(ctx: RunContext, step: NotifyStep) -> Message:
         run_id=ctx.run_id,
         params=ctx.params,
         started=min((o.started for o in ctx.outcomes.values() if o.started), default=None),
+        failure=failure,
+        next_update=next_update,
     )

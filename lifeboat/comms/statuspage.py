@@ -11,6 +11,7 @@ What an update says about the service (the status of its incident):
 
     maintenance.scheduled                    maintenance
     incident.opened, incident.update         major_outage
+    incident.failed (a failed run)           major_outage
     incident.resolved, incident.postmortem   operational
 
 ``major_outage`` and not ``degraded``: a Lifeboat incident is a disaster-recovery run, the
@@ -77,6 +78,7 @@ STATUS: dict[Stage, Status | None] = {
     Stage.incident_resolved: "operational",
     Stage.incident_postmortem: "operational",
     Stage.provider_escalation: None,  # not public
+    Stage.incident_failed: "major_outage",  # the recovery failed: the incident goes on
 }
 
 FEED = "feed.json"

@@ -24,7 +24,6 @@ status page; ``lifeboat sandbox down`` stops it.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -107,11 +106,10 @@ def _start(story: Story) -> w.World:
     story.chapter(1, "The sandbox: real services on 127.0.0.1")
     directory = story.settings.home / "sandbox"
     with story.console.status("stopping any previous sandbox, starting a fresh one"):
-        keeper.stop(directory)
-        # A fresh world each time: no mail, webhook or site data from an earlier run. The
-        # runs and the Prefect server's history (under LIFEBOAT_HOME) are kept.
-        shutil.rmtree(directory, ignore_errors=True)
-        world = w.World(keeper.start(directory, prefect=True))
+        # A fresh world each time: every process of an earlier sandbox stopped, no mail,
+        # webhook or site data from it. The runs and the Prefect server's history (under
+        # LIFEBOAT_HOME) are kept.
+        world = w.World(keeper.start(directory, prefect=True, fresh=True))
     for record in world.state.services:
         story.say(f"{record.name:13} {record.url}")
     _use(world, story.settings)

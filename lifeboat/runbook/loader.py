@@ -11,7 +11,7 @@ import hashlib
 import os
 import subprocess
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from lifeboat.errors import Diagnostic, RunbookInvalid
 from lifeboat.registry import StepRegistry, default_registry
 from lifeboat.runbook.model import Runbook
+from lifeboat.runbook.placement import belongs
 from lifeboat.runbook.semantics import Checker, kind_message
 from lifeboat.runbook.source import MAX_FILE_BYTES, Source, parse
 from lifeboat.runbook.validation_messages import model_keys, pydantic_diagnostics
@@ -34,18 +35,37 @@ class LoadedRunbook:
     runbook: Runbook
     path: Path
     sha256: str
+    # The path made absolute when the file was read: git is asked later (lazily), maybe
+    # after the process changed its working directory, where a relative path names nothing.
+    absolute: Path = field(default=Path(), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "absolute", self.path.absolute())
 
     @functools.cached_property
     def git_commit(self) -> str | None:
         """The commit that last touched the file, when it lives in a git work tree."""
-        return last_commit(self.path)
+        return last_commit(self.absolute)
+
+    @functools.cached_property
+    def git_dirty(self) -> bool | None:
+        """Whether the file differs from that commit (None: not in a git work tree)."""
+        return uncommitted(self.absolute)
 
 
-def last_commit(path: Path) -> str | None:
+def _git(path: Path, *args: str) -> str | None:
+    """``git -C <the file's folder> ARGS``'s output, or None when git cannot answer.
+
+    ``git -C`` the file's own folder, whatever the working directory: git was run in
+    ``path.parent``, relative, which named nothing once the process had moved elsewhere,
+    and the review printed ``-`` for a runbook that is in a checkout. Callers pass the
+    path made absolute when the file was read. ``--no-optional-locks``: asking must never
+    write the checkout's index.
+    """
+    where = path.absolute()
     try:
         result = subprocess.run(
-            ["git", "log", "-1", "--format=%H", "--", path.name],
-            cwd=path.parent,
+            ["git", "--no-optional-locks", "-C", str(where.parent), *args, "--", where.name],
             capture_output=True,
             text=True,
             timeout=10,
@@ -53,8 +73,20 @@ def last_commit(path: Path) -> str | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    commit = result.stdout.strip()
-    return commit if result.returncode == 0 and commit else None
+    return result.stdout if result.returncode == 0 else None
+
+
+def last_commit(path: Path) -> str | None:
+    """The last commit that touched ``path`` (None: outside git, or never committed)."""
+    commit = (_git(path, "log", "-1", "--format=%H") or "").strip()
+    return commit or None
+
+
+def uncommitted(path: Path) -> bool | None:
+    """Whether ``path`` has changes not committed (modified, staged, or never added);
+    None when it is not in a git work tree."""
+    status = _git(path, "status", "--porcelain", "--untracked-files=all")
+    return None if status is None else bool(status.strip())
 
 
 @functools.cache
@@ -73,7 +105,11 @@ def validate_source(
     except ValidationError as exc:
         diagnostics.extend(
             pydantic_diagnostics(
-                source, exc, known_keys=set(_runbook_keys()), kind_message=kind_message
+                source,
+                exc,
+                known_keys=set(_runbook_keys()),
+                kind_message=kind_message,
+                belongs=functools.partial(belongs, source.data, registry),
             )
         )
     diagnostics.extend(Checker(source, registry, params).run())

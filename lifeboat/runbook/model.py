@@ -7,6 +7,7 @@ step registry) live in ``semantics.py``; this module only knows shapes.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -17,6 +18,7 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -77,12 +79,37 @@ class Parameter(Strict):
         return self.default is None
 
 
+_ENDPOINT = r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$"
+
+
+def _endpoint(value: str) -> str:
+    if not re.fullmatch(_ENDPOINT, value):
+        raise ValueError(
+            f"{value!r} is not an endpoint: give its host and optional port, "
+            "e.g. s3.gra.io.cloud.ovh.net or 127.0.0.1:9000 (no scheme, no path)"
+        )
+    return value.lower()
+
+
+#: An S3 endpoint's host and optional port, as the store is reached (no scheme, no path).
+Endpoint = Annotated[
+    str, AfterValidator(_endpoint), WithJsonSchema({"type": "string", "pattern": _ENDPOINT})
+]
+
+
 class Site(Strict):
     provider: str = Field(description="ovh, aws, gcp, azure, scaleway, hetzner, onprem, ...")
     region: str = Field(description="The provider's region name, e.g. eu-central-1, gra")
     datacenter: str | None = Field(None, description="Building or availability zone")
     lat: float | None = Field(None, ge=-90, le=90)
     lon: float | None = Field(None, ge=-180, le=180)
+    endpoint: Endpoint | None = Field(
+        None,
+        description="Host (and port) of the S3 endpoint of this site's object store, e.g. "
+        "s3.gra.io.cloud.ovh.net: when the store does not report a bucket's region, a bucket "
+        "read through this endpoint is placed at this site (declared by the runbook, not "
+        "reported by the store)",
+    )
 
     @model_validator(mode="after")
     def _both_coordinates(self) -> Site:
@@ -208,6 +235,18 @@ class Stage(StrEnum):
     incident_resolved = "incident.resolved"
     incident_postmortem = "incident.postmortem"
     provider_escalation = "provider.escalation"
+    #: Sent by the run itself when it fails, to every stakeholder it already informed
+    #: (``lifeboat.failure_notice``); a runbook may reword it, never send it from a step.
+    incident_failed = "incident.failed"
+
+
+def _sent_by_steps(stage: Stage) -> Stage:
+    if stage is Stage.incident_failed:
+        raise ValueError(
+            "incident.failed is sent by the run itself when it fails, to every stakeholder "
+            "already informed: a step cannot send it (reword it with comms.templates)"
+        )
+    return stage
 
 
 class StatusPage(Strict):
@@ -262,8 +301,18 @@ class Comms(Strict):
     )
 
 
+#: The stages a ``notify`` step may send: all but ``incident.failed``.
+StepStage = Annotated[
+    Stage,
+    AfterValidator(_sent_by_steps),
+    WithJsonSchema(
+        {"type": "string", "enum": [s.value for s in Stage if s is not Stage.incident_failed]}
+    ),
+]
+
+
 class NotifyStep(StepBase):
-    notify: Stage
+    notify: StepStage
     to: list[Name] = Field(min_length=1, description="Stakeholder names")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 from lifeboat.errors import ParameterError
@@ -84,7 +85,9 @@ def resolve(runbook: Runbook, given: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(given) - set(runbook.parameters))
     if unknown:
         names = ", ".join(sorted(runbook.parameters)) or "none"
-        raise ParameterError(f"unknown parameter {unknown[0]!r} (declared: {names})")
+        close = difflib.get_close_matches(unknown[0], sorted(runbook.parameters), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ParameterError(f"unknown parameter {unknown[0]!r} ({hint}declared: {names})")
     values: dict[str, Any] = {}
     for name, declared in runbook.parameters.items():
         if name in given:

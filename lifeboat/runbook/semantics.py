@@ -8,6 +8,7 @@ pass. Each rule yields ``Diagnostic`` objects and trusts nothing about shapes.
 from __future__ import annotations
 
 import difflib
+import functools
 import zoneinfo
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -18,6 +19,7 @@ from lifeboat.errors import Diagnostic
 from lifeboat.registry import StepRegistry, StepSpec
 from lifeboat.runbook import templates
 from lifeboat.runbook.model import STEP_KINDS, Host, Parameter, Site, value_fits
+from lifeboat.runbook.placement import belongs
 from lifeboat.runbook.source import Path, Source
 from lifeboat.runbook.validation_messages import MAX_SUGGESTIONS, pydantic_diagnostics
 
@@ -142,7 +144,8 @@ class Checker:
         for name, value in _mapping(drill.get("parameters")).items():
             loc = ("drill", "parameters", name)
             if name not in self.parameters:
-                yield self.error(loc, f"undefined parameter '{name}'", key=True)
+                hint = self.suggest(str(name), self.parameters)
+                yield self.error(loc, f"undefined parameter '{name}'{hint}", key=True)
                 continue
             kind = _mapping(self.parameters[name]).get("type", "string")
             try:
@@ -189,9 +192,10 @@ class Checker:
                 yield from self._ref((*loc, "to", position), who, self.stakeholders, "stakeholder")
             confirm = _mapping(step.get("approval")).get("confirm")
             if isinstance(confirm, str) and confirm not in self.sites | self.hosts:
+                hint = self.suggest(confirm, [*self.sites, *self.hosts])
                 yield self.error(
                     (*loc, "approval", "confirm"),
-                    f"confirm names '{confirm}', which is neither a site nor a host",
+                    f"confirm names '{confirm}', which is neither a site nor a host{hint}",
                 )
             for kind in ("check", "action"):
                 if isinstance(step.get(kind), str):
@@ -207,13 +211,21 @@ class Checker:
             try:
                 expressions = templates.references(text)
             except templates.TemplateError as exc:
-                yield self.error(sub, str(exc))
+                yield self._at_reference(sub, text, exc.offset or 0, str(exc))
                 continue
-            for expression in expressions:
+            for number, expression in enumerate(expressions):
                 try:
                     templates.check(expression, self.scope)
                 except templates.TemplateError as exc:
-                    yield self.error(sub, str(exc))
+                    hint = self.suggest(exc.undefined, exc.choices) if exc.undefined else ""
+                    offset = templates.offsets(text)[number]
+                    yield self._at_reference(sub, text, offset, f"{exc}{hint}")
+
+    def _at_reference(self, loc: Path, text: str, offset: int, message: str) -> Diagnostic:
+        """At the reference's own ``${{`` in the file, not at the start of its string."""
+        nth, count = text.count(templates.OPEN, 0, offset), text.count(templates.OPEN)
+        line, column = self.source.inner_position(loc, templates.OPEN, nth, count)
+        return Diagnostic(self.source.path, line, column, message)
 
     def registered(self, loc: Path, kind: str, name: str, with_: Any) -> Iterator[Diagnostic]:
         spec = self.registry.get(name)
@@ -237,7 +249,12 @@ class Checker:
             spec.params.model_validate(rendered)
         except ValidationError as exc:
             yield from pydantic_diagnostics(
-                self.source, exc, loc, known_keys=set(spec.params.model_fields), skip=deferred
+                self.source,
+                exc,
+                loc,
+                known_keys=set(spec.params.model_fields),
+                skip=deferred,
+                belongs=functools.partial(belongs, self.data, self.registry),
             )
         for field, entity in spec.references():
             if field not in deferred:

@@ -19,6 +19,7 @@ refuses the document at the same line and column, with the same words, as under 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,8 @@ from typing import Any
 import yaml
 
 from lifeboat.errors import Diagnostic, RunbookInvalid
+from lifeboat.runbook import scalar_text
+from lifeboat.runbook.indentation import diagnose
 from lifeboat.runbook.yaml12 import ScalarError, resolve_scalar
 
 MAX_FILE_BYTES = 1024 * 1024
@@ -64,6 +67,21 @@ class Source:
     def diagnostic(self, loc: Path, message: str, *, key: bool = False) -> Diagnostic:
         line, column = self.position(loc, key=key)
         return Diagnostic(self.path, line, column, message)
+
+    @functools.cached_property
+    def line_starts(self) -> list[int]:
+        return scalar_text.line_starts(self.text)
+
+    def inner_position(self, loc: Path, needle: str, nth: int, count: int) -> Position:
+        """Where the ``nth`` of the ``count`` ``needle`` in the string at ``loc`` is written;
+        the string's own position when its text in the file cannot tell."""
+        if loc not in self.values:
+            return self.position(loc)
+        start = scalar_text.offset_of(self.line_starts, *self.values[loc])
+        index = scalar_text.nth_in_scalar(self.text, start, needle, nth, count)
+        if index is None:
+            return self.values[loc]
+        return scalar_text.position_of(self.line_starts, index)
 
 
 def _fail(path: str, line: int, column: int, message: str) -> RunbookInvalid:
@@ -171,6 +189,10 @@ def _compose_events(path: str, text: str) -> _Node | None:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
+        # libyaml's words name its state, not the author's mistake: most often one line
+        # indented like the wrong siblings, which is worth a few parses of a window to name.
+        if mark and problem != LIBYAML_DEPTH_PROBLEM and (hint := diagnose(text, mark.line)):
+            line, column, problem = hint.line, hint.column, hint.message
         raise _fail(path, line, column, f"YAML syntax: {problem}") from exc
     except yaml.YAMLError as exc:
         position = getattr(exc, "position", None)

@@ -43,7 +43,24 @@ class Scope:
 
 
 class TemplateError(ValueError):
-    """A reference that is malformed or names something undefined."""
+    """A reference that is malformed or names something undefined.
+
+    ``offset``: where the faulty ``${{`` starts in the string, when known; ``undefined`` and
+    ``choices``: the name that is not defined and the names that are (for "did you mean").
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        offset: int | None = None,
+        undefined: str | None = None,
+        choices: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.offset = offset
+        self.undefined = undefined
+        self.choices = choices
 
 
 def strings(
@@ -64,8 +81,28 @@ def references(text: str) -> list[str]:
     """The expressions in ``text``; raises ``TemplateError`` on an unclosed ``${{``."""
     found = _REFERENCE.findall(text)
     if text.count(OPEN) != len(found):
-        raise TemplateError(f"unclosed '{OPEN}' in {text!r}: write ${{{{ params.NAME }}}}")
+        raise TemplateError(
+            f"unclosed '{OPEN}' in {text!r}: write ${{{{ params.NAME }}}}",
+            offset=_unclosed(text),
+        )
     return found
+
+
+def offsets(text: str) -> list[int]:
+    """Where each reference of ``text`` starts (its ``${{``), in the order of ``references``."""
+    return [match.start() for match in _REFERENCE.finditer(text)]
+
+
+def _unclosed(text: str) -> int:
+    """The first ``${{`` with no ``}}`` before the next ``${{`` (or the end)."""
+    start = text.find(OPEN)
+    while start >= 0:
+        following = text.find(OPEN, start + len(OPEN))
+        close = text.find("}}", start + len(OPEN))
+        if close < 0 or 0 <= following < close:
+            return start
+        start = following
+    return max(text.find(OPEN), 0)
 
 
 def check(expression: str, scope: Scope) -> None:
@@ -79,7 +116,7 @@ def check(expression: str, scope: Scope) -> None:
     root, parts = match.group(1), match.group(2).split(".")[1:]
     if root == "params":
         _expect(len(parts) == 1, f"'{expression}': write params.NAME")
-        _expect(parts[0] in scope.params, f"undefined parameter '{parts[0]}' in '{expression}'")
+        _defined(parts[0], scope.params, f"undefined parameter '{parts[0]}' in '{expression}'")
     elif root == "run":
         _expect(
             len(parts) == 1 and parts[0] in FIELDS["run"],
@@ -89,13 +126,19 @@ def check(expression: str, scope: Scope) -> None:
         entities = scope.hosts if root == "hosts" else scope.sites
         noun = root[:-1]
         _expect(len(parts) == 2, f"'{expression}': write {root}.NAME.FIELD")
-        _expect(parts[0] in entities, f"undefined {noun} '{parts[0]}' in '{expression}'")
+        _defined(parts[0], entities, f"undefined {noun} '{parts[0]}' in '{expression}'")
         _expect(parts[1] in FIELDS[root], f"'{expression}': a {noun} has {', '.join(FIELDS[root])}")
 
 
 def _expect(condition: bool, message: str) -> None:
     if not condition:
         raise TemplateError(message)
+
+
+def _defined(name: str, table: dict[str, Any], message: str) -> None:
+    if name not in table:
+        choices = tuple(n for n in table if isinstance(n, str))
+        raise TemplateError(message, undefined=name, choices=choices)
 
 
 def lookup(expression: str, scope: Scope) -> Any:

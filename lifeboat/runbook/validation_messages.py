@@ -10,19 +10,12 @@ from pydantic import BaseModel, ValidationError
 
 from lifeboat.errors import Diagnostic
 from lifeboat.runbook.model import STEP_KINDS
+from lifeboat.runbook.placement import Belongs, inside, named, raw_at
 from lifeboat.runbook.source import Path, Source
 
 #: "Did you mean" hints per pass: each compares a name with every candidate, so a file of
 #: thousands of unknown names (generated, or hostile) would take minutes to validate.
 MAX_SUGGESTIONS = 20
-
-
-def dotted(loc: Path) -> str:
-    """``('steps', 2, 'with', 'url')`` -> ``steps[2].with.url``."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 def model_keys(model: type[BaseModel], seen: set[type[BaseModel]] | None = None) -> set[str]:
@@ -58,15 +51,6 @@ def _strip_step_tag(loc: Path) -> Path:
     return loc
 
 
-def _raw_at(data: Any, loc: Path) -> Any:
-    for part in loc:
-        try:
-            data = data[part]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return data
-
-
 def pydantic_diagnostics(
     source: Source,
     exc: ValidationError,
@@ -75,12 +59,15 @@ def pydantic_diagnostics(
     known_keys: set[str] | None = None,
     skip: set[str] | None = None,
     kind_message: Any = None,
+    belongs: Belongs | None = None,
 ) -> Iterator[Diagnostic]:
     """One diagnostic per pydantic error, at the file position of the offending value.
 
     ``prefix`` places a sub-document (a step's ``with:``); ``skip`` names top-level keys
-    whose errors are deferred; ``kind_message(raw_step)`` explains a step with no kind.
+    whose errors are deferred; ``kind_message(raw_step)`` explains a step with no kind;
+    ``belongs(loc)`` says where an unknown key belongs, when it is known one level off.
     """
+    data = source.data
     hints = 0
     for error in exc.errors(include_url=False):
         inner = tuple(error["loc"])
@@ -90,24 +77,26 @@ def pydantic_diagnostics(
         kind = error["type"]
         if kind == "extra_forbidden":
             key = str(loc[-1])
-            hint = []
-            if hints < MAX_SUGGESTIONS:
+            message = f"unknown key '{key}'{inside(data, loc[:-1])}"
+            if hints < MAX_SUGGESTIONS:  # both hints cost: bounded per pass
                 hints += 1
-                hint = difflib.get_close_matches(key, sorted(known_keys or ()), n=1)
-            suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
-            where = f" in {dotted(loc[:-1])}" if loc[:-1] else ""
-            yield source.diagnostic(loc, f"unknown key '{key}'{where}{suggestion}", key=True)
+                if place := belongs(loc) if belongs is not None else None:
+                    message = place
+                else:
+                    others = sorted(k for k in known_keys or () if k != key)
+                    close = difflib.get_close_matches(key, others, n=1)
+                    message += f" (did you mean '{close[0]}'?)" if close else ""
+            yield source.diagnostic(loc, message, key=True)
         elif kind == "missing":
-            where = f" in {dotted(loc[:-1])}" if loc[:-1] else ""
-            yield source.diagnostic(loc, f"missing key '{loc[-1]}'{where}")
+            yield source.diagnostic(loc, f"missing key '{loc[-1]}'{inside(data, loc[:-1])}")
         elif kind == "step_kind" and kind_message is not None:
-            yield source.diagnostic(loc, kind_message(_raw_at(source.data, loc)))
+            yield source.diagnostic(loc, kind_message(raw_at(data, loc)))
         elif loc and loc[-1] == "[key]":
             yield source.diagnostic(
                 loc[:-1], f"invalid name '{loc[-2]}': {_message(error)}", key=True
             )
         else:
-            yield source.diagnostic(loc, f"{dotted(loc)}: {_message(error)}")
+            yield source.diagnostic(loc, f"{named(data, loc)}: {_message(error)}")
 
 
 def _message(error: Any) -> str:

@@ -17,6 +17,8 @@ SMTP, the receiver, the entry point and the status pages are threads of the proc
 called ``start()``.
 The sites' web apps are daemons that runbooks start and stop: ``stop()`` stops any it
 finds running (by their pidfiles), and an app whose sshd is gone exits by itself.
+``lifeboat sandbox down`` (``keeper.stop``) finds every process of a keeper's sandbox in
+/proc, recorded or not (``owned.py``), and waits until they are gone.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ class Sandbox(StartStop):
     fixtures can share their services with a composed sandbox. Parts not passed in are
     created under ``state_dir`` (``s3/``, ``ssh/``, ``mail/``, ``webhooks/``) and owned.
     ``sites`` is ignored when ``sshd`` is given. ``die_with_parent=False`` lets moto and
-    sshd outlive this process (for a CLI ``up``); the threads never do. The entry point is
+    sshd outlive this process; the threads never do. The entry point is
     always owned; it routes by ``routes.json`` beside the SSH config (``seed`` writes it).
     """
 

@@ -2,14 +2,16 @@
 
 Real services (moto, sshd) run as separate processes so that a test can kill one and watch
 Lifeboat cope, and so that ``lifeboat sandbox down`` in another process can stop them by
-pid. Three rules keep a machine clean, even when a test fails or pytest is killed:
+pid. Four rules keep a machine clean, even when a test fails or pytest is killed:
 
 - each child starts in a new session (its own process group, no terminal signals);
 - with ``die_with_parent`` the child is started through ``setpriv --pdeathsig TERM``, so
   the kernel sends it SIGTERM when the thread that started it dies (pytest killed with
   SIGKILL included). Start services from the main thread: the signal follows the *thread*;
 - ``stop`` terminates the process *and its descendants* (sshd forks one child per
-  connection, in a session of its own), waits, then SIGKILLs whatever is left.
+  connection, in a session of its own), waits, then SIGKILLs whatever is left;
+- a child of a sandbox keeper carries the keeper's ``OWNER_VAR`` in its environment, the
+  mark by which ``owned.py`` finds every process of a sandbox that nothing records any more.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ from lifeboat.sandbox.ports import LOOPBACK, free_port, wait_until
 
 _PROC = Path("/proc")
 _PORT_ATTEMPTS = 3
+#: Set by ``keeper.start`` in the keeper's environment to its sandbox directory. Every process
+#: the keeper starts inherits it (``spawn`` passes it on even to a child given its own
+#: environment), so ``down`` finds them all in /proc, whatever became of the keeper.
+OWNER_VAR = "LIFEBOAT_SANDBOX_OWNER"
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -56,12 +62,20 @@ def pid_cmdline(pid: int) -> str:
     return raw.replace(b"\0", b" ").decode("utf-8", errors="replace").strip()
 
 
-def descendants(pid: int) -> list[int]:
-    """Every live process whose parent chain leads to ``pid``, children first."""
-    parents: dict[int, list[int]] = {}
+def process_table() -> dict[int, int]:
+    """Every live process on this machine (zombies included), mapped to its parent's pid."""
+    table: dict[int, int] = {}
     for entry in _PROC.iterdir():
         if entry.name.isdigit() and (fields := _stat_fields(int(entry.name))) is not None:
-            parents.setdefault(int(fields[1]), []).append(int(entry.name))
+            table[int(entry.name)] = int(fields[1])
+    return table
+
+
+def descendants(pid: int, table: dict[int, int] | None = None) -> list[int]:
+    """Every live process whose parent chain leads to ``pid``, children first."""
+    parents: dict[int, list[int]] = {}
+    for child, parent in (process_table() if table is None else table).items():
+        parents.setdefault(parent, []).append(child)
     found: list[int] = []
     todo = [pid]
     while todo:
@@ -71,33 +85,68 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def ancestors(pid: int, table: dict[int, int] | None = None) -> set[int]:
+    """``pid``'s parent, its parent's parent, and so on up to init."""
+    table = process_table() if table is None else table
+    found: set[int] = set()
+    while (pid := table.get(pid, 0)) > 0 and pid not in found:
+        found.add(pid)
+    return found
+
+
+def _listening_sockets(*, loopback_only: bool) -> dict[str, int]:
+    """``socket:[INODE]`` -> port of every listening TCP socket (IPv4, and IPv6 unless
+    ``loopback_only``, which keeps the IPv4 ones on 127.0.0.1 that sandbox services use)."""
+    found: dict[str, int] = {}
+    for table in ("tcp",) if loopback_only else ("tcp", "tcp6"):
+        try:
+            lines = (_PROC / "net" / table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            address, _, port = fields[1].rpartition(":")
+            if fields[3] == "0A" and (address == "0100007F" or not loopback_only):  # 0A: LISTEN
+                found[f"socket:[{fields[9]}]"] = int(port, 16)
+    return found
+
+
+def _sockets_of(pid: int) -> list[str]:
+    """What the open file descriptors of ``pid`` point to (``socket:[INODE]`` for sockets)."""
+    try:
+        fds = list((_PROC / str(pid) / "fd").iterdir())
+    except OSError:
+        return []
+    links = []
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            links.append(os.readlink(fd))
+    return links
+
+
 def listens_on(pid: int, port: int) -> bool:
     """Whether ``pid`` itself holds a listening TCP socket on loopback ``port``.
 
     A probe alone cannot tell our server from another one on the same port (a stale
     server, or one that won the race for a "free" port): this asks the kernel who owns it.
     """
-    wanted = f"0100007F:{port:04X}"
-    inodes = set()
-    try:
-        lines = (_PROC / "net" / "tcp").read_text().splitlines()[1:]
-    except OSError:
-        return False
-    for line in lines:
-        fields = line.split()
-        if fields[1] == wanted and fields[3] == "0A":  # 0A: LISTEN
-            inodes.add(f"socket:[{fields[9]}]")
-    try:
-        fds = list((_PROC / str(pid) / "fd").iterdir())
-    except OSError:
-        return False
-    for fd in fds:
-        try:
-            if os.readlink(fd) in inodes:
-                return True
-        except OSError:
-            continue
-    return False
+    sockets = _listening_sockets(loopback_only=True)
+    return any(sockets.get(link) == port for link in _sockets_of(pid))
+
+
+def listening_ports(pid: int) -> list[int]:
+    """The TCP ports ``pid`` listens on (any address), sorted."""
+    sockets = _listening_sockets(loopback_only=False)
+    return sorted({sockets[link] for link in _sockets_of(pid) if link in sockets})
+
+
+def listeners(port: int) -> set[int]:
+    """The pids holding a listening TCP socket on ``port`` (that this user may inspect)."""
+    sockets = _listening_sockets(loopback_only=False)
+    wanted = {link for link, bound in sockets.items() if bound == port}
+    if not wanted:
+        return set()
+    return {pid for pid in process_table() if wanted.intersection(_sockets_of(pid))}
 
 
 def terminate_pid(pid: int, *, expect: str | None = None, timeout: float = 5.0) -> bool:
@@ -108,23 +157,34 @@ def terminate_pid(pid: int, *, expect: str | None = None, timeout: float = 5.0) 
     """
     if not pid_alive(pid) or (expect is not None and expect not in pid_cmdline(pid)):
         return False
-    targets = [*descendants(pid), pid]
+    terminate_all([*descendants(pid), pid], timeout=timeout)
+    return True
+
+
+def terminate_all(pids: list[int], *, timeout: float = 5.0) -> list[int]:
+    """SIGTERM every pid, SIGKILL those still alive after ``timeout``, wait as long again;
+    the pids that survived even that (a process stuck in the kernel), normally none."""
+    targets = list(dict.fromkeys(pids))
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for target in targets:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(target, sig)
+            if pid_alive(target):  # a pid gone already may be reused: never signal it
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(target, sig)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and any(pid_alive(t) for t in targets):
             time.sleep(0.02)
         if not any(pid_alive(t) for t in targets):
-            break
-    return True
+            return []
+    return [t for t in targets if pid_alive(t)]
 
 
 def spawn(
     argv: list[str], log_file: Path, *, env: dict[str, str] | None, die_with_parent: bool
 ) -> subprocess.Popen[bytes]:
-    """Start ``argv`` in a new session with stdout and stderr appended to ``log_file``."""
+    """Start ``argv`` in a new session with stdout and stderr appended to ``log_file``;
+    ``env`` None inherits ours, ``OWNER_VAR`` is always passed on."""
+    if env is not None and OWNER_VAR in os.environ:
+        env = {**env, OWNER_VAR: os.environ[OWNER_VAR]}
     setpriv = shutil.which("setpriv") if die_with_parent else None
     if setpriv is not None:
         argv = [setpriv, "--pdeathsig", "TERM", "--", *argv]

@@ -9,7 +9,8 @@ Two kinds of service:
 - ``process`` (moto, each sshd): a child process with its own pid, stoppable by pid;
 - ``in-process`` (SMTP, HTTP receiver): a thread inside the process that started the
   sandbox, recorded with that owner's pid; they stop when the owner stops, and ``down``
-  does not kill the owner (a long-running ``up`` process will own them later).
+  here does not kill the owner. ``lifeboat sandbox down`` (``keeper.stop``) does, when the
+  owner is a sandbox keeper, and also stops what no record names (``owned.py``).
 
 The file holds paths, ports and pids, and the environment ``up`` prints, which includes the
 sandbox's stand-in channel secrets (the on-call webhook's token): so it is written with mode
@@ -32,6 +33,9 @@ from lifeboat.sandbox.process import pid_alive, pid_cmdline, terminate_pid
 STATE_FILE = "sandbox.json"
 Kind = Literal["process", "in-process"]
 Health = Literal["running", "unreachable", "stopped"]
+#: In a record's details: a process that ran before the sandbox (a Prefect server the keeper
+#: found running); nothing here stops it.
+ADOPTED = "adopted"
 
 
 class ServiceRecord(BaseModel):
@@ -89,7 +93,7 @@ def read_state(state_dir: Path) -> SandboxState:
         raise SandboxError(f"unreadable sandbox state {path}: {exc}") from exc
 
 
-def _owns(record: ServiceRecord) -> bool:
+def owns(record: ServiceRecord) -> bool:
     """Whether ``record.pid`` still is the process the record describes."""
     if not pid_alive(record.pid):
         return False
@@ -100,7 +104,7 @@ def _owns(record: ServiceRecord) -> bool:
 
 def health(record: ServiceRecord) -> Health:
     """``running`` (process there and port answering), ``unreachable`` or ``stopped``."""
-    if not _owns(record):
+    if not owns(record):
         return "stopped"
     return "running" if tcp_open(record.host, record.port) else "unreachable"
 
@@ -122,10 +126,12 @@ def down(state_dir: Path, timeout: float = 5.0) -> dict[str, str]:
         if record.kind == "in-process":
             alive = pid_alive(record.pid)
             outcome[record.name] = f"in process {record.pid}" if alive else "stopped"
-        elif _owns(record) and terminate_pid(record.pid, expect=record.marker, timeout=timeout):
+        elif ADOPTED in record.details:
+            outcome[record.name] = "left running (it was running before the sandbox)"
+        elif owns(record) and terminate_pid(record.pid, expect=record.marker, timeout=timeout):
             outcome[record.name] = "stopped"
         else:
             outcome[record.name] = "was not running"
-    if all(health(record) == "stopped" for record in state.services):
+    if all(health(r) == "stopped" for r in state.services if ADOPTED not in r.details):
         state_path(state_dir).unlink(missing_ok=True)
     return outcome

@@ -7,6 +7,7 @@ that say "cannot check", while a stale or missing backup comes out as ``data.*``
 
 from __future__ import annotations
 
+import ast
 import uuid
 from typing import Any
 
@@ -18,7 +19,8 @@ from lifeboat.errors import AccessError, CheckFailed
 from lifeboat.runbook.model import Runbook
 from lifeboat.sandbox.ports import free_port
 from lifeboat.testing import RunbookContext
-from tests.conftest import AuthS3
+from tests.checks.store_proxy import StoreProxy, looping_listing
+from tests.conftest import REPO, AuthS3
 
 
 def runbook(uri: str) -> Runbook:
@@ -130,3 +132,72 @@ def test_a_stale_backup_is_a_data_error(s3: Any) -> None:
         freshness(FreshnessParams(backup="nightly"), ctx)
     assert info.value.code == "data.missing"  # an empty copy: nothing to restore
     assert str(info.value) == f"nightly: older than 1h: s3://{name}/db/ is empty"
+
+
+def test_a_store_paging_forever_is_the_store_s_fault(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = f"b-{uuid.uuid4().hex[:12]}"
+    api = s3.client("s3", "eu-central-1")
+    api.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
+    ctx = RunbookContext(runbook(f"s3://{name}/db/"))
+    with StoreProxy(s3.url, looping_listing) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        storage.client.cache_clear()
+        try:
+            with pytest.raises(AccessError) as info:
+                freshness(FreshnessParams(backup="nightly"), ctx)
+        finally:
+            storage.client.cache_clear()
+    assert str(info.value) == (
+        f"s3://{name}/db/: cannot check: the store returned the same continuation token "
+        "twice ('T'; the store is at fault, not the backup)"
+    )
+    assert info.value.code == "access.failed"
+
+
+def test_a_copy_that_is_no_s3_uri_cannot_be_checked() -> None:
+    ctx = RunbookContext(runbook("sftp://backup.example.net/db/"))
+    with pytest.raises(AccessError) as info:
+        geo_separation(BackupParams(backup="nightly"), ctx)
+    assert str(info.value) == (
+        "sftp://backup.example.net/db/: cannot check: not an s3:// URI: "
+        "'sftp://backup.example.net/db/'"
+    )
+    assert info.value.code == "access.bad_uri"
+
+
+#: Every module whose access errors a backup check raises.
+SOURCES = sorted(
+    [
+        *(REPO / "checks").glob("backup*.py"),
+        *(REPO / "lifeboat" / name for name in ("storage.py", "s3client.py", "listing.py")),
+        REPO / "lifeboat" / "bucket_protection.py",
+    ]
+)
+
+
+def _access_errors() -> list[tuple[str, str]]:
+    """(file:line, the message's opening words) of every access error built in SOURCES."""
+    found = []
+    for path in SOURCES:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call) or not node.args:
+                continue
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if not name.endswith(("StorageError", "AccessError")):
+                continue
+            message = node.args[0]
+            first = message.values[0] if isinstance(message, ast.JoinedStr) else message
+            opening = first.value if isinstance(first, ast.Constant) else ""
+            found.append((f"{path.name}:{node.lineno}", str(opening)))
+    return found
+
+
+def test_every_access_message_of_the_backup_checks_opens_with_cannot_check() -> None:
+    """An access.* error promises "cannot check": no verdict was given on the data."""
+    found = _access_errors()
+    where = {spot.split(":")[0] for spot, _ in found}
+    assert {"s3client.py", "storage.py", "backup.py", "backup_completeness.py"} <= where
+    assert [(spot, words) for spot, words in found if not words.startswith("cannot check")] == []

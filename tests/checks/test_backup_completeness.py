@@ -304,13 +304,25 @@ def test_a_missing_bucket_stops_every_thread_and_names_it(s3: Any) -> None:
     assert info.value.code == "access.no_bucket"
 
 
-def test_a_listing_out_of_order_is_an_error_not_a_wrong_answer(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    ("keys", "said"),
+    [
+        (("a-b", "a"), "listed 'a' after 'a-b' (out of order"),
+        (("a", "a"), "listed 'a' after 'a' (listed twice"),
+    ],
+)
+def test_a_listing_out_of_order_is_the_store_s_fault_not_a_wrong_answer(
+    monkeypatch: pytest.MonkeyPatch, keys: tuple[str, str], said: str
 ) -> None:
-    objects = [ObjectInfo(key, 1, "e", datetime.now(UTC), None) for key in ("b", "a")]
+    objects = [ObjectInfo(key, 1, "e", datetime.now(UTC), None) for key in keys]
     monkeypatch.setattr(listing, "sorted_objects", lambda location: (o for o in objects))
-    with pytest.raises(storage.StorageError, match="listing out of order: 'a' after 'b'"):
+    with pytest.raises(storage.StorageError) as info:
         compare(S3Location("p", "db/"), [S3Location("c", "db/")])
+    assert str(info.value) in {
+        f"s3://{bucket}/db/: cannot check: the store {said}: the store is at fault, not the backup)"
+        for bucket in ("p", "c")  # both listings are the same: either lister may stop first
+    }
+    assert info.value.code == "access.failed"
 
 
 def test_human_bytes() -> None:

@@ -7,6 +7,7 @@ import hashlib
 import re
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +180,13 @@ def test_restores_onto_a_host_over_ssh_and_hashes_there(
     assert row["sha256"] == hashlib.sha256(DUMP).hexdigest()  # as computed by the host
     assert row["path"].startswith(f"{parent}/lifeboat-restore.")
     assert output.evidence["cleaned"] is True and list(parent.iterdir()) == []
+
+
+def test_each_restored_object_names_its_time_and_checksum(s3: Any, scratch: Path) -> None:
+    name = bucket(s3, {"2026-11-23.sql.gz": DUMP})
+    listed = s3.client("s3", "eu-central-1").head_object(Bucket=name, Key="db/2026-11-23.sql.gz")
+    output = restore_test(params(scratch=str(scratch)), RunbookContext(runbook(name)))
+    (row,) = output.evidence["objects"]
+    assert row["key"] == "2026-11-23.sql.gz" and row["sha256"] == hashlib.sha256(DUMP).hexdigest()
+    assert datetime.fromisoformat(row["modified"]) == listed["LastModified"]
+    assert output.evidence["copy"] == f"s3://{name}/db/"

@@ -30,6 +30,7 @@ from prefect.states import Crashed
 from flows.approval import form_exists
 from flows.lock import hold, limit_name
 from flows.run import run_sync
+from lifeboat.engine import current_user
 from lifeboat.errors import LockHeld
 from lifeboat.outcome import RunOutcome
 from tests.waiting import wait_until
@@ -249,6 +250,29 @@ owner: sre@example.com
 {lock}steps:
   - {{id: down, check: tcp.open, with: {{host: 127.0.0.1, port: 9, timeout: 1}}}}
 """
+
+
+def test_runs_are_tagged_with_runbook_mode_and_lock_and_not_with_the_lease(
+    runbook: Write,
+) -> None:
+    import json
+
+    from flows.lock import LEASE_KEY
+
+    path = runbook("lock-tags", lock="tagged")
+    live = run_id(Started(path, auto_approver="alice").wait())
+    drill = run_id(Started(path, mode="drill", auto_approver="alice").wait())
+    with get_client(sync_client=True) as client:
+        live_tags, drill_tags = client.read_flow_run(live).tags, client.read_flow_run(drill).tags
+        lease = json.loads(client.read_flow_run_input(live, LEASE_KEY))  # for --resume
+    assert set(live_tags) == {
+        "lifeboat-runbook:lock-tags",
+        "lifeboat-mode:live",
+        "lifeboat-lock:tagged",
+        f"lifeboat-by:{current_user()}",
+    }
+    assert UUID(lease) and not any(lease in tag for tag in live_tags)
+    assert set(drill_tags) == {"lifeboat-runbook:lock-tags", "lifeboat-mode:drill"}
 
 
 def test_the_lock_is_released_when_a_run_fails(runbook: Write) -> None:

@@ -165,8 +165,8 @@ def test_each_runbook_its_own_form(serve: Serve, tmp_path: Path) -> None:
     props = schema["properties"]
     assert props["mode"]["enum"] == ["drill", "live"] and props["mode"]["default"] == "drill"
     assert props["incident"]["title"] == "Incident reference"
-    assert props["runbook_path"]["readOnly"] is True
-    assert props["runbook_path"]["default"] == str(ok.resolve())
+    assert "runbook_path" not in props  # fixed by the deployment, not in its form
+    assert good.parameters["runbook_path"] == str(ok.resolve())
     ref = props["params"]["$ref"].rsplit("/", 1)[-1]
     fields = schema["definitions"][ref]["properties"]
     assert fields["settle"]["type"] == "integer" and fields["settle"]["default"] == 5
@@ -174,7 +174,7 @@ def test_each_runbook_its_own_form(serve: Serve, tmp_path: Path) -> None:
     assert fields["dry"]["type"] == "boolean"
     other = bad.parameter_openapi_schema
     assert other is not None
-    assert other["properties"]["runbook_path"]["default"].endswith("form-broken.yaml")
+    assert bad.parameters["runbook_path"].endswith("form-broken.yaml")
     schedule = good.schedules[0].schedule
     assert getattr(schedule, "cron", None) == "* * * * *"
     assert getattr(schedule, "timezone", None) == "Europe/Paris"
@@ -248,6 +248,63 @@ def test_served_drills_run_and_a_failed_one_alerts_oncall(
     assert posted and "serve-broken" in str(posted[-1].json)
     assert "drill failed at probe" in str(posted[-1].json)
     assert process.poll() is None
+
+
+def test_the_form_fixes_the_runbook_asks_a_plain_date_time_and_says_what_live_changes(
+    prefect_server: str, repo: Path, tmp_path: Path
+) -> None:
+    from flows.serve import to_deployment
+    from lifeboat.runbook import load
+    from lifeboat.serving import spec
+
+    path = tmp_path / "form-fixed.yaml"
+    shipped = (repo / "runbooks" / "webapp-failover.yaml").read_text()
+    path.write_text(shipped.replace("id: webapp-failover", "id: form-fixed", 1))
+    to_deployment(spec(load(path))).apply()
+    deployment = deployments(["form-fixed"])["form-fixed"]
+    schema = deployment.parameter_openapi_schema
+    assert schema is not None
+    props = schema["properties"]
+    assert list(props) == ["mode", "reason", "incident", "detected_at", "params"]
+    assert [p["position"] for p in props.values()] == [0, 1, 2, 3, 4]
+    assert deployment.parameters == {"runbook_path": str(path)}
+    detected = props["detected_at"]
+    assert (detected["type"], detected["format"], detected["title"]) == (
+        "string",
+        "date-time",
+        "Detected at",
+    )
+    assert "anyOf" not in detected and "default" not in detected
+    assert "detected_at" not in schema["required"]
+    assert props["mode"]["description"] == (
+        "live changes production: fence-primary (service.stop), restore (backup.restore), "
+        "start-standby (service.start), switch (dns.switch); a drill plans and reports these "
+        "steps without running them. Only live runs tell customers."
+    )
+
+
+def test_a_deployment_refuses_to_run_another_runbook_file(serve: Serve, tmp_path: Path) -> None:
+    from prefect.client.schemas.objects import FlowRun
+    from prefect.deployments import run_deployment
+
+    folder = tmp_path / "runbooks"
+    folder.mkdir()
+    fixed = _runbook(folder, "serve-fixed", WAIT, "json://127.0.0.1:9/x")
+    other = _runbook(tmp_path, "not-served", WAIT, "json://127.0.0.1:9/x")
+    serve(folder)
+    wait_until(
+        lambda: deployments(["serve-fixed"]).get("serve-fixed"),
+        "serve registered the serve-fixed deployment",
+        timeout=60,
+        every=API_POLL_S,
+    )
+    # The form has no such field; Prefect's API (and the UI's JSON view) take it anyway.
+    given = {"mode": "drill", "runbook_path": str(other.resolve())}
+    run = run_deployment(f"{FLOW_NAME}/serve-fixed", parameters=given, timeout=90)
+    assert isinstance(run, FlowRun) and run.state is not None
+    assert run.state.is_failed(), run.state
+    assert f"deployment serve-fixed runs {fixed.resolve()} only" in (run.state.message or "")
+    assert not list((tmp_path / "h").glob("runs/*")), "nothing ran, nothing journaled"
 
 
 def test_serving_a_changed_runbook_updates_its_version(serve: Serve, tmp_path: Path) -> None:

@@ -128,5 +128,6 @@ def test_start_from_the_form_approve_through_the_gate_see_it_complete(
     assert verify(journal).ok
     (answer,) = [e for e in entries if e.event == "approval.answered"]
     assert answer.actor == "alice" and "plan checked in the UI" in (answer.summary or "")
+    assert answer.evidence == {"via": "ui or api", "approver": "alice"}  # the UI can't say
     assert [e.step_id for e in entries if e.event == "step.succeeded"] == ["look", "go", "after"]
     assert entries[-1].event == "run.ended" and "succeeded" in (entries[-1].summary or "")

@@ -60,7 +60,7 @@ def test_five_defects_give_five_positioned_errors(tmp_path: Path) -> None:
         f"{path}:2:10",
         f"{path}:5:19",
         f"{path}:8:12",
-        f"{path}:12:18",
+        f"{path}:12:19",  # the reference's own ${{, not the string's quote
         f"{path}:13:12",
     ]
     assert [line.split(": error: ")[1].split(":")[0] for line in errors] == [
@@ -125,7 +125,10 @@ def test_plan_refuses_bad_parameter() -> None:
 def test_plan_revalidates_with_given_parameters() -> None:
     result = lifeboat("plan", "runbooks/webapp-failover.yaml", "-p", "settle=100000")
     assert result.returncode == 2
-    assert "steps[9].with.timeout: Input should be less than or equal to 86400" in result.stderr
+    assert (
+        "step 10 'standby-healthy' with.timeout: Input should be less than or equal to 86400"
+        in result.stderr
+    )
 
 
 def test_plan_of_invalid_runbook(tmp_path: Path) -> None:

@@ -101,3 +101,13 @@ def test_drills_notify_only_stakeholders_in_drills(with_steps: Callable[[str], P
     path.write_text(text.replace("oncall: {channels:", "oncall: {in_drills: true, channels:"))
     plan = build_plan(load(path, registry=local), {"port": 443, "path": "x"}, local)
     assert plan.steps[0].drill == "sends [DRILL] to oncall"
+
+
+def test_describe_never_cuts_what_will_run(loaded: LoadedRunbook) -> None:
+    # The approver reads this (plan, run summary, the gate's description): a cut command
+    # ("verify=['gzip', '…") hides what they approve.
+    name = "nginx-" + "-".join(f"part{n}" for n in range(60))
+    plan = build_plan(loaded, {"port": 443, "path": name}, local, mode="live")
+    restart_step = next(s for s in plan.steps if s.id == "restart")
+    assert describe(restart_step) == f"service.restart host=web-b name={name}"
+    assert "…" not in describe(restart_step)

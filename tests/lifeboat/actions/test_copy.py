@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from lifeboat import sftp
+from lifeboat import changes, sftp
 from lifeboat.actions.copy import CopyParams, file_copy, safe_files, unsafe_name
 from lifeboat.actions.files import FileRevertParams, file_revert
 from lifeboat.errors import StepError
@@ -133,3 +134,24 @@ def test_names_from_a_hostile_listing_are_refused_and_reported(
     assert output.evidence["refused_names"] == ["'../escape.sql.gz'", "'x/../../y'", "'..'"]
     assert output.evidence["refused_count"] == 3
     assert [row["file"] for row in output.evidence["files"]] == ["db.sql.gz"]
+
+
+def test_each_copied_file_records_its_checksum_and_the_file_kept_aside(
+    ctx: RunbookContext, clean_sites: SshdSites
+) -> None:
+    a_data = clean_sites["site-a"].root / "app" / "data"
+    b_data = clean_sites["site-b"].root / "app" / "data"
+    (a_data / "new.sql.gz").write_bytes(b"fresh")
+    (a_data / "db.sql.gz").write_bytes(b"from A")
+    (b_data / "db.sql.gz").write_bytes(b"on B before")
+    params = CopyParams(from_host="web-a", from_dir="app/data", to_host="web-b", to_dir="app/data")
+    output = file_copy(params, ctx)
+    by_what = {c.what: c for c in changes.read(output.evidence) or []}
+    replaced, added = by_what["web-b:app/data/db.sql.gz"], by_what["web-b:app/data/new.sql.gz"]
+    assert replaced.kept_aside is not None
+    assert (b_data / replaced.kept_aside.rsplit("/", 1)[-1]).read_bytes() == b"on B before"
+    assert replaced.source == "web-a:app/data/db.sql.gz"
+    assert replaced.checksum == hashlib.sha256(b"from A").hexdigest()
+    assert (added.kept_aside, added.before) == (None, "no file")
+    rows = {row["file"]: row for row in output.evidence["files"]}
+    assert rows["db.sql.gz"]["previous_saved_as"] == replaced.kept_aside

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from lifeboat import dns
+from lifeboat import changes, dns
 from lifeboat.actions.dns import DnsSwitchParams  # importing registers the actions
+from lifeboat.changes import Change
 from lifeboat.errors import StepError
 from lifeboat.registry import StepOutput, Undo, registry
 from lifeboat.runbook.model import Runbook
@@ -245,3 +246,22 @@ def test_a_missing_zone_changes_nothing(route53: Any, ctx: RunbookContext) -> No
 def test_invalid_parameters(with_: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=re.escape(message)):
         DnsSwitchParams.model_validate({"zone": "example.com", "record": "www", **with_})
+
+
+def test_switch_and_delete_record_the_record_before_and_after(
+    route53: Any, zone: str, ctx: RunbookContext
+) -> None:
+    put(route53, zone, "A", 300, WEB_A)
+    switched = run("dns.switch", {"zone": zone, "record": "www", "to": "web-b"}, ctx)
+    assert changes.read(switched.evidence) == [
+        Change(what=f"www.{zone}. A", before=f"A {WEB_A} TTL 300", after=f"A {WEB_B} TTL 60")
+    ]
+    again = run("dns.switch", {"zone": zone, "record": "www", "to": "web-b"}, ctx)
+    (same,) = changes.read(again.evidence) or []
+    assert same.before == same.after == f"A {WEB_B} TTL 60"  # nothing changed, and it says so
+    with_ = {"zone": zone, "record": "www", "value": WEB_B, "type": "A"}
+    deleted = run("dns.delete", with_, ctx)
+    assert changes.read(deleted.evidence) == [
+        Change(what=f"www.{zone}. A", before=f"A {WEB_B} TTL 60", after="deleted")
+    ]
+    assert changes.read(run("dns.delete", with_, ctx).evidence) == []  # nothing left to delete

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from lifeboat import changes
 from lifeboat.actions.files import (
     FilePutParams,
     FileRevertParams,
@@ -25,6 +26,7 @@ from lifeboat.actions.files import (
     ssh_script,
 )
 from lifeboat.actions.restore import RestoreParams, restore
+from lifeboat.changes import Change
 from lifeboat.errors import CheckFailed, StepError
 from lifeboat.runbook.model import Runbook
 from lifeboat.sandbox.sshd import SshdSites
@@ -180,3 +182,73 @@ def test_backup_restore_refuses_bytes_it_cannot_prove(s3: Any, ctx: Ctx, tmp_pat
         )
     assert info.value.code == "data.corrupted"
     assert list(dest.iterdir()) == []  # nothing half-restored left behind
+
+
+def test_backup_restore_records_the_object_its_checksum_and_the_file_kept_aside(
+    s3: Any, ctx: Ctx, tmp_path: Path
+) -> None:
+    uri = ctx.runbook.backups["db"].copies[0].uri
+    bucket(s3, uri, {"db-2026-11-23.sql.gz": DUMP})
+    dest = tmp_path / "app" / "data"
+    dest.mkdir(parents=True)
+    (dest / "db-2026-11-23.sql.gz").write_bytes(b"what was there")
+    output = restore(RestoreParams(backup="db", host="web-b", dest=str(dest)), ctx)
+    (change,) = changes.read(output.evidence) or []
+    kept = output.evidence["previous_saved_as"]
+    assert kept and Path(kept).read_bytes() == b"what was there"
+    assert change.what == f"web-b:{dest / 'db-2026-11-23.sql.gz'}"
+    assert change.checksum == hashlib.sha256(DUMP).hexdigest() == output.evidence["sha256"]
+    assert change.kept_aside == kept and change.before == f"kept aside as {kept}"
+    assert change.source is not None
+    assert change.source.startswith(f"{uri}db-2026-11-23.sql.gz (modified ")
+    assert change.source.endswith("UTC, proven by checksum)")
+
+
+def test_backup_restore_that_cannot_prove_the_bytes_says_both_checksums(
+    s3: Any, ctx: Ctx, tmp_path: Path
+) -> None:
+    uri = ctx.runbook.backups["db"].copies[0].uri
+    bucket(s3, uri, {"dump.sql.gz": DUMP, "SHA256SUMS": b"0" * 64 + b"  dump.sql.gz\n"})
+    with pytest.raises(CheckFailed) as info:
+        restore(
+            RestoreParams(backup="db", host="web-b", dest=str(tmp_path), manifest="SHA256SUMS"),
+            ctx,
+        )
+    evidence = info.value.evidence
+    assert evidence["expected_sha256"] == "0" * 64
+    assert evidence["sha256"] == hashlib.sha256(DUMP).hexdigest()
+    assert evidence["key"] == "dump.sql.gz" and evidence["previous_saved_as"] is None
+
+
+def test_file_put_revert_and_script_record_what_they_changed(ctx: Ctx, tmp_path: Path) -> None:
+    target = tmp_path / "app.conf"
+    target.write_text("old\n")
+    put = file_put(FilePutParams(host="web-b", path=str(target), content="new\n"), ctx)
+    (change,) = changes.read(put.evidence) or []
+    kept = put.evidence["previous_saved_as"]
+    assert (change.what, change.kept_aside, change.source) == (
+        f"web-b:{target}",
+        kept,
+        "the step's content",
+    )
+    assert change.checksum == hashlib.sha256(b"new\n").hexdigest()
+    assert put.undo is not None
+    reverted = file_revert(FileRevertParams.model_validate(put.undo.with_), ctx)
+    assert changes.read(reverted.evidence) == [
+        Change(
+            what=f"web-b:{target}",
+            before="written by the step",
+            after=f"the previous version, moved back from {kept}",
+        )
+    ]
+    script = tmp_path / "runbooks" / "scripts" / "ok.sh"
+    script.write_text("#!/bin/sh\nexit 0\n")
+    ran = ssh_script(ScriptParams(host="web-b", script="ok.sh", argv=["a b"]), ctx)
+    assert changes.read(ran.evidence) == [
+        Change(
+            what="web-b: scripts/ok.sh a b",
+            after="exited 0",
+            source="scripts/ok.sh",
+            checksum=hashlib.sha256(script.read_bytes()).hexdigest(),
+        )
+    ]

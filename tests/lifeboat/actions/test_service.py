@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from lifeboat import changes
 from lifeboat.actions.service import ServiceParams, restart, start, stop
+from lifeboat.changes import Change
 from lifeboat.errors import StepError
 from lifeboat.runbook.model import Runbook
 from lifeboat.sandbox.sshd import SshdSites
@@ -74,3 +76,24 @@ def test_unit_names_cannot_smuggle_options_or_commands() -> None:
     for bad in ("--now", "a b", "x;reboot", ""):
         with pytest.raises(ValueError, match="String should match pattern"):
             ServiceParams(host="web-b", unit=bad)
+
+
+def test_the_unit_s_state_before_and_after_is_recorded(ctx: RunbookContext) -> None:
+    started = start(webapp(), ctx)
+    assert changes.read(started.evidence) == [
+        Change(what="web-b: webapp", before="inactive", after="active")
+    ]
+    again = start(webapp(), ctx)
+    assert changes.read(again.evidence) == [
+        Change(what="web-b: webapp", before="active", after="active")
+    ]
+    assert again.evidence["is_active"] is True
+    restarted = restart(webapp(), ctx)
+    assert changes.read(restarted.evidence) == [
+        Change(what="web-b: webapp", before="active", after="active (restarted)")
+    ]
+    with pytest.raises(StepError) as failed:
+        start(ServiceParams(host="web-b", unit="nope"), ctx)
+    assert changes.read(failed.value.evidence) == [
+        Change(what="web-b: nope", before="inactive", after="inactive")
+    ]

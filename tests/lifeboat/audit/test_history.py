@@ -378,3 +378,22 @@ def test_an_unreachable_prefect_api_only_means_no_enrichment(
     result = cli("list")
     assert result.exit_code == 0, result.output
     assert run_id in result.output and "Prefect" not in result.output
+
+
+def test_list_and_show_print_what_people_wrote_not_markup_or_emoji(lifeboat_home: Path) -> None:
+    marked = "[bold]carol[/bold] :smile:"
+    answered = {
+        "event": "approval.answered",
+        "step_id": "go",
+        "kind": "approval",
+        "actor": marked,
+        "summary": "approved: [red]site[/red] is gone :fire:",
+    }
+    write_run(lifeboat_home, "r-marks", DB, steps=[answered])
+    listed = cli("list")
+    assert listed.exit_code == 0, listed.output
+    assert marked in listed.output
+    shown = cli("show", "r-marks")
+    assert shown.exit_code == 0, shown.output
+    assert "approved: [red]site[/red] is gone :fire:" in shown.output
+    assert "\U0001f525" not in shown.output + listed.output  # :fire: stays words

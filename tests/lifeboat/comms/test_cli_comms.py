@@ -42,11 +42,14 @@ def test_lint_names_each_problem_and_exits_1(tmp_path: Path) -> None:
     result = lifeboat("comms", "lint", str(path))
     assert result.returncode == 1
     where = f"{path}: step tell (incident.opened, en, customers)"
+    closing = f"{path}: when the run fails (incident.failed, en, customers)"  # same readers
     assert result.stdout.splitlines() == [
         f"{where}: missing a support contact",
         f"{where}: discloses host address '10.0.0.5' to customers",
+        f"{closing}: missing a support contact",
+        f"{closing}: discloses host address '10.0.0.5' to customers",
     ]
-    assert result.stderr.strip() == "2 problems in stakeholder messages"
+    assert result.stderr.strip() == "4 problems in stakeholder messages"
     assert "Traceback" not in result.stderr
 
 
@@ -79,6 +82,30 @@ def test_preview_prints_the_french_customer_message() -> None:
     assert "sbg" not in result.stdout.lower() and "web-a" not in result.stdout
 
 
+def test_preview_shows_a_failed_run_s_closing_message_for_an_example_failure() -> None:
+    result = lifeboat(
+        "comms", "preview", "runbooks/webapp-failover.yaml", "--stage", "incident.failed",
+        "--audience", "internal", "--mode", "drill",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == (
+        "Subject: [DRILL] incident.failed: run failed at switch: "
+        "Fail over the customer web app from Strasbourg to Gravelines"
+    )
+    assert "Error: (example) the error the step reports" in result.stdout
+    assert "Rolled back, latest change first:\n  - start-standby: undone\n" in result.stdout
+    assert "lifeboat run --resume RUN runbooks/webapp-failover.yaml\n" in result.stdout
+    assert "This was a drill: customers were not told." in result.stdout
+    customers = lifeboat(
+        "comms", "preview", "runbooks/webapp-failover.yaml", "--stage", "incident.failed",
+        "--lang", "fr",
+    )  # fmt: skip
+    assert customers.returncode == 0, customers.stderr
+    assert customers.stdout.startswith("Subject: Point sur l'interruption de la boutique")
+    assert "n'est pas terminée" in customers.stdout and "RUN" not in customers.stdout
+
+
 def test_preview_internal_audience_in_dutch() -> None:
     result = lifeboat(
         "comms",
@@ -102,5 +129,5 @@ def test_preview_refuses_an_unknown_stage() -> None:
     assert result.stderr.strip() == (
         "Error: --stage must be one of maintenance.scheduled, incident.opened, "
         "incident.update, incident.resolved, incident.postmortem, provider.escalation, "
-        "not 'oops'"
+        "incident.failed, not 'oops'"
     )

@@ -55,7 +55,8 @@ def test_clean_runbook(write: Write) -> None:
 def test_missing_support_contact_is_named_for_customers_only(write: Write) -> None:
     path = write(BASE + STEPS)
     assert findings(path) == [
-        f"{path}: step announce (incident.opened, fr, customers): missing a support contact"
+        f"{path}: step announce (incident.opened, fr, customers): missing a support contact",
+        f"{path}: when the run fails (incident.failed, fr, customers): missing a support contact",
     ]
 
 
@@ -91,7 +92,9 @@ def test_service_naming_the_provider_is_a_disclosure(write: Write) -> None:
     path = write(BASE + SUPPORT + "comms: {service: our OVH web shop}\n" + STEPS)
     assert findings(path) == [
         f"{path}: step announce (incident.opened, fr, customers): discloses provider 'ovh' "
-        "to customers"
+        "to customers",
+        f"{path}: when the run fails (incident.failed, fr, customers): discloses provider 'ovh' "
+        "to customers",
     ]
 
 
@@ -135,3 +138,37 @@ def test_disclosed_names_the_longest_match_once(loads: Loads, write: Write) -> N
         ("ovh", "provider"),
     ]
     assert disclosed("the web shop is gratis", names) == []
+
+
+def test_the_closing_message_of_a_failed_run_is_linted_for_everyone_a_step_tells(
+    write: Write, tmp_path: Path
+) -> None:
+    (tmp_path / "failed.txt.j2").write_text(
+        "Still down\nWe are on it, sorry. {{ m.support.email }}\n"
+    )
+    path = write(BASE + SUPPORT + "comms: {templates: {incident.failed: failed.txt.j2}}\n" + STEPS)
+    where = f"{path}: when the run fails (incident.failed"
+    assert findings(path) == [
+        f"{where}, en, internal): missing the next update's time",
+        f"{where}, en, internal): missing the command that resumes the run",
+        f"{where}, fr, customers): missing the next update's time",
+        f"{where}, fr, customers): missing an apology",  # "sorry" is not French
+    ]
+
+
+def test_a_closing_message_override_that_renders_nothing_is_named(
+    write: Write, tmp_path: Path
+) -> None:
+    (tmp_path / "failed.txt.j2").write_text("{% if audience == 'internal' %}Down\nx\n{% endif %}")
+    path = write(BASE + SUPPORT + "comms: {templates: {incident.failed: failed.txt.j2}}\n" + STEPS)
+    assert findings(path)[-1] == (
+        f"{path}: when the run fails (incident.failed, fr, customers): renders no subject or "
+        "no body: the run would send the shipped template instead"
+    )
+
+
+def test_no_notify_step_means_no_closing_message_to_lint(write: Write, tmp_path: Path) -> None:
+    (tmp_path / "failed.txt.j2").write_text("")
+    steps = "steps:\n  - {id: wait, check: wait, with: {duration: 1s}}\n"
+    path = write(BASE + "comms: {templates: {incident.failed: failed.txt.j2}}\n" + steps)
+    assert findings(path) == []

@@ -47,7 +47,7 @@ def test_unknown_key_in_step(with_steps: Steps, errors_of: Errors) -> None:
         "  - id: a\n    check: tcp.open\n    with: {host: h, port: 1}\n    retires: 3\n"
     )
     assert only(errors_of(path)) == (
-        f"{path}:20:5: error: unknown key 'retires' in steps[0] (did you mean 'retries'?)"
+        f"{path}:20:5: error: unknown key 'retires' in step 1 'a' (did you mean 'retries'?)"
     )
 
 
@@ -62,7 +62,7 @@ def test_missing_key(write: Write, errors_of: Errors) -> None:
 def test_bad_type(with_steps: Steps, errors_of: Errors) -> None:
     path = with_steps("  - {id: a, retries: many, check: tcp.open, with: {host: h, port: 1}}\n")
     assert only(errors_of(path)) == (
-        f"{path}:17:22: error: steps[0].retries: Input should be a valid integer, "
+        f"{path}:17:22: error: step 1 'a' retries: Input should be a valid integer, "
         "unable to parse string as an integer"
     )
 
@@ -118,7 +118,7 @@ def test_check_used_as_action(with_steps: Steps, errors_of: Errors) -> None:
 def test_with_bad_type(with_steps: Steps, errors_of: Errors) -> None:
     path = with_steps("  - id: a\n    check: tcp.open\n    with: {host: h, port: high}\n")
     assert only(errors_of(path)) == (
-        f"{at(path, 19, 'high')}: error: steps[0].with.port: Input should be a valid integer, "
+        f"{at(path, 19, 'high')}: error: step 1 'a' with.port: Input should be a valid integer, "
         "unable to parse string as an integer"
     )
 
@@ -126,19 +126,24 @@ def test_with_bad_type(with_steps: Steps, errors_of: Errors) -> None:
 def test_with_unknown_key(with_steps: Steps, errors_of: Errors) -> None:
     path = with_steps("  - id: a\n    check: tcp.open\n    with: {host: h, port: 1, tls: true}\n")
     assert (
-        only(errors_of(path)) == f"{at(path, 19, 'tls')}: error: unknown key 'tls' in steps[0].with"
+        only(errors_of(path))
+        == f"{at(path, 19, 'tls')}: error: unknown key 'tls' in 'with' of step 1 'a'"
     )
 
 
 def test_with_missing_key(with_steps: Steps, errors_of: Errors) -> None:
     path = with_steps("  - id: a\n    check: tcp.open\n    with: {host: h}\n")
-    assert only(errors_of(path)) == f"{path}:19:11: error: missing key 'port' in steps[0].with"
+    assert (
+        only(errors_of(path)) == f"{path}:19:11: error: missing key 'port' in 'with' of step 1 'a'"
+    )
 
 
 def test_with_bad_url(with_steps: Steps, errors_of: Errors) -> None:
     path = with_steps("  - {id: a, check: http.status, with: {url: 'not a url'}}\n")
     (error,) = errors_of(path)
-    assert error.startswith(f"{path}:17:45: error: steps[0].with.url: Input should be a valid URL")
+    assert error.startswith(
+        f"{path}:17:45: error: step 1 'a' with.url: Input should be a valid URL"
+    )
 
 
 def test_undefined_site_of_host(write: Write, errors_of: Errors) -> None:
@@ -185,7 +190,7 @@ def test_unknown_notify_stage(with_steps: Steps, errors_of: Errors) -> None:
     path = with_steps("  - {id: a, notify: incident.closed, to: [oncall]}\n")
     (error,) = errors_of(path)
     assert error.startswith(
-        f"{at(path, 17, 'incident.closed')}: error: steps[0].notify: Input should be "
+        f"{at(path, 17, 'incident.closed')}: error: step 1 'a' notify: Input should be "
         "'maintenance.scheduled', 'incident.opened'"
     )
 
@@ -195,7 +200,8 @@ def test_undefined_parameter_in_template(with_steps: Steps, errors_of: Errors) -
         "  - {id: a, title: 'port ${{ params.prot }}', check: tcp.open, with: {host: h, port: 1}}\n"
     )
     assert only(errors_of(path)) == (
-        at(path, 17, "'port") + ": error: undefined parameter 'prot' in 'params.prot'"
+        at(path, 17, "${{") + ": error: undefined parameter 'prot' in 'params.prot' "
+        "(did you mean 'port'?)"
     )
 
 
@@ -204,7 +210,8 @@ def test_undefined_host_in_template(with_steps: Steps, errors_of: Errors) -> Non
         "  - {id: a, check: tcp.open, with: {host: '${{ hosts.web-c.address }}', port: 1}}\n"
     )
     assert only(errors_of(path)) == (
-        f"{path}:17:43: error: undefined host 'web-c' in 'hosts.web-c.address'"
+        f"{at(path, 17, '${{')}: error: undefined host 'web-c' in 'hosts.web-c.address' "
+        "(did you mean 'web-b'?)"
     )
 
 
@@ -213,8 +220,8 @@ def test_unknown_field_in_template(with_steps: Steps, errors_of: Errors) -> None
         "  - {id: a, check: tcp.open, with: {host: '${{ sites.par-1.city }}', port: 1}}\n"
     )
     assert only(errors_of(path)) == (
-        f"{path}:17:43: error: 'sites.par-1.city': a site has provider, region, datacenter, "
-        "lat, lon"
+        f"{at(path, 17, '${{')}: error: 'sites.par-1.city': a site has provider, region, "
+        "datacenter, lat, lon"
     )
 
 
@@ -223,7 +230,7 @@ def test_unclosed_template(with_steps: Steps, errors_of: Errors) -> None:
         "  - {id: a, title: 'x ${{ params.port', check: tcp.open, with: {host: h, port: 1}}\n"
     )
     assert only(errors_of(path)) == (
-        at(path, 17, "'x ") + ": error: unclosed '${{' in 'x ${{ params.port': "
+        at(path, 17, "${{") + ": error: unclosed '${{' in 'x ${{ params.port': "
         "write ${{ params.NAME }}"
     )
 
@@ -258,7 +265,7 @@ def test_bad_duration(with_steps: Steps, errors_of: Errors, value: str) -> None:
         f"  - {{id: a, timeout: '{value}', check: tcp.open, with: {{host: h, port: 1}}}}\n"
     )
     assert only(errors_of(path)) == (
-        f"{path}:17:22: error: steps[0].timeout: invalid duration '{value}': use a number and "
+        f"{path}:17:22: error: step 1 'a' timeout: invalid duration '{value}': use a number and "
         "a unit (ms, s, m, h, d, w), e.g. 90s, 30m, 26h, 1h30m"
     )
 
@@ -320,9 +327,9 @@ def test_parameter_default_of_wrong_type(write: Write, errors_of: Errors) -> Non
 
 
 def test_approval_confirm_names_unknown_target(with_steps: Steps, errors_of: Errors) -> None:
-    path = with_steps("  - {id: go, approval: {prompt: Go?, confirm: ams-1}}\n")
+    path = with_steps("  - {id: go, approval: {prompt: Go?, confirm: lon-9}}\n")
     assert only(errors_of(path)) == (
-        f"{path}:17:47: error: confirm names 'ams-1', which is neither a site nor a host"
+        f"{path}:17:47: error: confirm names 'lon-9', which is neither a site nor a host"
     )
 
 
@@ -451,7 +458,7 @@ def test_duration_too_long(with_steps: Steps, errors_of: Errors, value: str) -> 
         f"  - {{id: a, timeout: {value}, check: tcp.open, with: {{host: h, port: 1}}}}\n"
     )
     assert only(errors_of(path)) == (
-        f"{path}:17:22: error: steps[0].timeout: duration '{value}' is too long: "
+        f"{path}:17:22: error: step 1 'a' timeout: duration '{value}' is too long: "
         "at most 36500d (a century)"
     )
 
@@ -497,7 +504,7 @@ def test_script_outside_the_runbook_folder(
         f" with: {{host: web-a, script: {script}}}}}\n"
     )
     assert only(errors_of(path)) == (
-        f"{at(path, 18, script)}: error: steps[1].with.script: unsafe file name "
+        f"{at(path, 18, script)}: error: step 2 'a' with.script: unsafe file name "
         f"'{script}': {UNSAFE}"
     )
 
@@ -507,7 +514,7 @@ def test_put_source_outside_the_runbook_folder(with_steps: Steps, errors_of: Err
         "  - {id: a, action: file.put, with: {host: web-a, path: /tmp/x, source: ../../k}}\n"
     )
     assert only(errors_of(path)) == (
-        f"{at(path, 17, '../../k')}: error: steps[0].with.source: unsafe file name "
+        f"{at(path, 17, '../../k')}: error: step 1 'a' with.source: unsafe file name "
         f"'../../k': {UNSAFE}"
     )
 
@@ -550,7 +557,7 @@ def test_restore_scratch_climbing_out(write: Write, errors_of: Errors) -> None:
         + "  - {id: a, check: backup.restore_test, with: {backup: db, scratch: /tmp/../etc}}\n"
     )
     assert only(errors_of(path)) == (
-        f"{at(path, 19, '/tmp')}: error: steps[0].with.scratch: unsafe path '/tmp/../etc': "
+        f"{at(path, 19, '/tmp')}: error: step 1 'a' with.scratch: unsafe path '/tmp/../etc': "
         "no '..' component, no leading '-', not empty"
     )
 
@@ -561,7 +568,7 @@ def test_restore_scratch_must_be_absolute(write: Write, errors_of: Errors) -> No
         + "  - {id: a, check: backup.restore_test, with: {backup: db, scratch: tmp/x}}\n"
     )
     assert only(errors_of(path)) == (
-        f"{at(path, 19, 'tmp/x')}: error: steps[0].with.scratch: String should match pattern '^/'"
+        f"{at(path, 19, 'tmp/x')}: error: step 1 'a' with.scratch: String should match pattern '^/'"
     )
 
 

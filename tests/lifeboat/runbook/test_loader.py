@@ -65,7 +65,7 @@ def test_with_depending_on_a_parameter_without_value_is_checked_at_plan_time(
 ) -> None:
     path = with_steps("  - {id: a, check: http.status, with: {url: '${{ params.path }}'}}\n")
     load(path)  # 'path' has no default: the URL cannot be judged yet
-    with pytest.raises(RunbookInvalid, match=r"steps\[0\]\.with\.url: Input should be a valid URL"):
+    with pytest.raises(RunbookInvalid, match=r"step 1 'a' with\.url: Input should be a valid URL"):
         load(path, params={"port": 443, "path": "not a url"})
     load(path, params={"port": 443, "path": "https://127.0.0.1/health"})
 
@@ -121,3 +121,41 @@ def test_run_fields_are_checked_at_run_time(with_steps: Callable[[str], Path]) -
         "  - {id: a, check: tcp.open, with: {host: '${{ run.incident }}', port: 1}}\n"
     )
     load(path)
+
+
+def test_the_git_commit_is_found_after_the_process_moved_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative path, and git asked later from another working directory (a flow run):
+    git ran in the relative folder, which named nothing there, and the review said ``-``."""
+    checkout = tmp_path / "ops"
+    (checkout / "runbooks").mkdir(parents=True)
+    shutil.copy(REPO / "runbooks" / "backup-drill.yaml", checkout / "runbooks" / "drill.yaml")
+    who = ["-c", "user.name=t", "-c", "user.email=t@example.com"]
+    for argv in (["init", "-q"], ["add", "."], ["commit", "-qm", "add"]):
+        subprocess.run(["git", *who, *argv], cwd=checkout, check=True)
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=checkout, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    monkeypatch.chdir(checkout)
+    loaded = load(Path("runbooks/drill.yaml"))
+    monkeypatch.chdir(tmp_path)
+    assert (loaded.git_commit, loaded.git_dirty) == (head, False)
+
+
+def test_uncommitted_changes_and_a_file_never_committed_are_said(tmp_path: Path) -> None:
+    shutil.copy(REPO / "runbooks" / "backup-drill.yaml", tmp_path / "drill.yaml")
+    who = ["-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    loaded = load(tmp_path / "drill.yaml")
+    assert (loaded.git_commit, loaded.git_dirty) == (None, True)  # in a checkout, not added
+    for argv in (["add", "drill.yaml"], ["commit", "-qm", "add"]):
+        subprocess.run(["git", *who, *argv], cwd=tmp_path, check=True)
+    with (tmp_path / "drill.yaml").open("a") as edited:
+        edited.write("# edited\n")
+    loaded = load(tmp_path / "drill.yaml")
+    assert loaded.git_commit is not None and loaded.git_dirty is True
+    outside = tmp_path.parent / f"{tmp_path.name}-plain"
+    outside.mkdir()
+    shutil.copy(REPO / "runbooks" / "backup-drill.yaml", outside / "drill.yaml")
+    assert load(outside / "drill.yaml").git_dirty is None

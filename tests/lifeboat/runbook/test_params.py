@@ -55,6 +55,11 @@ def test_value_may_contain_equals() -> None:
             {"region": "eu-west-3", "colour": "x"},
             "unknown parameter 'colour' (declared: count, dry, ratio, region)",
         ),
+        (
+            {"region": "eu-west-3", "regoin": "x"},
+            "unknown parameter 'regoin' (did you mean 'region'? declared: count, dry, ratio, "
+            "region)",
+        ),
         ({}, "parameter 'region' is required: pass -p region=VALUE"),
         (
             {"region": "us-east-1"},

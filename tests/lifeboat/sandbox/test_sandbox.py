@@ -17,7 +17,7 @@ from lifeboat.sandbox import Sandbox, ServiceStartError, down, read_state, statu
 from lifeboat.sandbox import process as process_module
 from lifeboat.sandbox.process import pid_alive
 from lifeboat.sandbox.sshd import SshdSite
-from lifeboat.sandbox.state import SandboxState, ServiceRecord, write_state
+from lifeboat.sandbox.state import ADOPTED, SandboxState, ServiceRecord, write_state
 from lifeboat.settings import Settings
 
 
@@ -132,6 +132,30 @@ def test_down_never_kills_a_reused_pid(tmp_path: Path) -> None:
         assert down(tmp_path) == {"s3": "was not running"}
         assert stranger.poll() is None
         stranger.kill()
+
+
+def test_down_leaves_a_server_that_ran_before_the_sandbox(tmp_path: Path) -> None:
+    with subprocess.Popen(["sh", "-c", "sleep 300", "prefect", "server start"]) as server:
+        record = ServiceRecord(
+            name="prefect",
+            kind="process",
+            host="127.0.0.1",
+            port=1,
+            pid=server.pid,
+            marker="server start",
+            details={ADOPTED: "running before the sandbox"},
+        )
+        state = SandboxState(
+            state_dir=tmp_path, owner_pid=1, started_at=0.0, services=[record], env={}
+        )
+        write_state(tmp_path, state)
+        try:
+            outcome = down(tmp_path)
+            assert outcome == {"prefect": "left running (it was running before the sandbox)"}
+            assert server.poll() is None
+            assert not (tmp_path / "sandbox.json").exists()
+        finally:
+            server.kill()
 
 
 def test_failed_start_explains_and_cleans_up(
