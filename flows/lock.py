@@ -106,7 +106,7 @@ def _released_at_exit(held: ExitStack, ctx: RunContext, name: str) -> Iterator[N
         try:
             held.close()
         except Exception as exc:
-            ctx.log(
+            ctx.warn(
                 f"could not release the lock {name} now ({type(exc).__name__}: {exc}): "
                 "Prefect tries again as the flow run ends; failing that, the server frees "
                 f"it when its lease expires, within {LEASE_S:g} s"

@@ -25,7 +25,7 @@ from flows.lock import hold
 from flows.review import publish_review
 from flows.secrets import install as install_secrets
 from lifeboat import secrets
-from lifeboat.context import RunContext, identity
+from lifeboat.context import OPERATOR_NOTICE, RunContext, identity
 from lifeboat.engine import current_user, execute, execute_step
 from lifeboat.errors import LockHeld, StepError
 from lifeboat.execute import compensate
@@ -185,6 +185,7 @@ def run_runbook(
         check_same_plan(prior, ctx.loaded.sha256, ctx.plan.hash)
         ctx.resumed_by = str(flow_run.id)
     ctx.logger = logger.info
+    ctx.warner = lambda message: logger.warning(message, extra={OPERATOR_NOTICE: True})
     try:
         with hold(ctx):  # one live run per system
             if prior is not None:  # after the lock: taking it over needs the old run as is

@@ -160,8 +160,11 @@ def _ui_url(flow_run: str) -> str | None:
         return None
 
 
-def _drop(record: logging.LogRecord) -> bool:
-    return False
+def _operator_notices_only(record: logging.LogRecord) -> bool:
+    """Keep only the run's notices for the operator (``RunContext.warn``)."""
+    from lifeboat.context import OPERATOR_NOTICE
+
+    return bool(getattr(record, OPERATOR_NOTICE, False))
 
 
 def _quiet_prefect_console() -> None:
@@ -175,7 +178,7 @@ def _quiet_prefect_console() -> None:
     for logger in loggers:
         for handler in getattr(logger, "handlers", []):
             if isinstance(handler, PrefectConsoleHandler):
-                handler.addFilter(_drop)
+                handler.addFilter(_operator_notices_only)
 
 
 def _check_run_text(**values: str) -> None:

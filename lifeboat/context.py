@@ -23,6 +23,9 @@ from lifeboat.runbook.templates import Scope
 from lifeboat.settings import Settings
 
 _fallback = logging.getLogger("lifeboat.run")
+#: A log record's attribute marking a notice the operator must read on the calm run screen
+#: (``lifeboat run`` without ``--verbose`` hides every other line of Prefect's log).
+OPERATOR_NOTICE = "lifeboat_operator_notice"
 
 
 @dataclass
@@ -43,6 +46,8 @@ class RunContext:
     auto_approver: str | None = None  # set by `lifeboat run --yes`: who approved in advance
     resumed_by: str | None = None  # the new flow run of `lifeboat run --resume`
     logger: Callable[[str], None] = _fallback.info
+    #: What the operator must read even on the calm run screen (a lock not released, say).
+    warner: Callable[[str], None] = _fallback.warning
     outcomes: dict[str, StepOutcome] = field(default_factory=dict)
     cadence: Cadence | None = None  # the timer of comms.updates_every, while the run runs
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -63,6 +68,11 @@ class RunContext:
 
     def log(self, message: str) -> None:
         self.logger(self.redactor.text(message))
+
+    def warn(self, message: str) -> None:
+        """Log ``message`` as a notice for the operator: ``lifeboat run`` prints it even
+        without ``--verbose``, where Prefect's own lines stay hidden."""
+        self.warner(self.redactor.text(message))
 
     def record(self, outcome: StepOutcome) -> None:
         with self._lock:
