@@ -62,6 +62,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_heartbeats_in_process() -> Iterator[None]:
+    """Flow runs inside the test process send no heartbeats.
+
+    Prefect's heartbeat thread sleeps in 1 s ticks and every sync flow run waits for it at
+    its exit: about a second per in-process run, a third of tests/flows/test_run.py and
+    test_lock.py's time (84 s against 57 s). No test looks at heartbeats (Prefect's own
+    feature: crash detection by an automation), and runs in subprocesses (`lifeboat run`,
+    `serve`, the demo) keep theirs. Prefect's setting cannot say "off" from the
+    environment (it must be >= 30), hence the engine's own switch: ``None`` means none.
+    """
+    from prefect.flow_engine import FlowRunEngine
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(FlowRunEngine, "heartbeat_seconds", property(lambda _engine: None))
+    yield
+    patch.undo()
+
+
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[str]:
     """One real Prefect server (SQLite) for the whole session; yields its API URL."""
